@@ -1,0 +1,45 @@
+# fusionlab course: two commands on a fresh machine (Python >= 3.10).
+#   make lab    create .venv, install the course, open JupyterLab on notebooks/
+#   make test   the same install, then every test: the package tests and every notebook (nbval)
+# Graphviz's `dot` renders the autograd graphs; as root with apt-get it is installed here,
+# otherwise install the package `graphviz` yourself (the course runs without it).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+# Debian packages: graphviz for torchviz, chromium for the JupyterLab browser test
+SYSTEM_PACKAGES ?= graphviz chromium
+
+.PHONY: lab test install system-packages clean
+
+lab: install system-packages
+	$(BIN)/jupyter lab notebooks/
+
+test: install system-packages
+	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("fusionlab needs Python >= 3.10, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+system-packages:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	case " $(SYSTEM_PACKAGES) " in *" chromium "*) command -v chromium >/dev/null 2>&1 || missing="$$missing chromium";; esac; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+		echo "note: install the system package(s)$$missing (e.g. sudo apt-get install$$missing); the course runs without them"; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache

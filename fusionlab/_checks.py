@@ -1,0 +1,87 @@
+"""Argument and input checks that fail with one plain sentence.
+
+Every block validates its constructor arguments at construction and its inputs at the
+start of ``forward``, so a learner never meets PyTorch's internal message from deep
+inside a convolution. The checks only read shapes and dtypes: they work on the ``meta``
+device, under ``torch.compile`` (they become guards) and cost nothing measurable.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+
+
+def fmt_shape(shape: Iterable[int]) -> str:
+    """``(1, 64, 7, 7)``: a shape the way the course prints it."""
+    dims = tuple(int(d) for d in shape)
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def positive_int(owner: str, name: str, value, *, minimum: int = 1) -> int:
+    """Return ``value`` if it is an int ≥ ``minimum``, else raise a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: {name} must be an int ≥ {minimum}, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{owner}: {name} must be an int ≥ {minimum}, got {value}.")
+    return value
+
+
+def positive_number(owner: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}.")
+    return float(value)
+
+
+def probability(owner: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{owner}: {name} must be a probability in [0, 1), got {value!r}.")
+    return float(value)
+
+
+def one_of(owner: str, name: str, value, allowed: Sequence) -> None:
+    if value not in allowed:
+        valid = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{owner}: {name} must be one of {valid}; got {value!r}.")
+
+
+def floating_tensor(owner: str, name: str, x) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{owner}: {name} must be a torch.Tensor, got {type(x).__name__}.")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{owner}: {name} must be a floating-point tensor, got dtype {x.dtype}; "
+            f"convert it with {name}.float()."
+        )
+
+
+def image_tensor(owner: str, name: str, x, channels: int | None = None, *, min_size: int = 1) -> None:
+    """Check an NCHW input: floating, 4-D, ``channels`` channels, H and W ≥ ``min_size``."""
+    floating_tensor(owner, name, x)
+    if x.dim() != 4:
+        raise ValueError(
+            f"{owner}: {name} must be a 4-D tensor (B, C, H, W), got shape {fmt_shape(x.shape)} "
+            f"with {x.dim()} dimensions."
+        )
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"{owner}: {name} must have {channels} channels in dimension 1 (B, C, H, W), got shape "
+            f"{fmt_shape(x.shape)}; build the block with the input's channel count, or project the input."
+        )
+    if x.shape[-2] < min_size or x.shape[-1] < min_size:
+        raise ValueError(
+            f"{owner}: {name} has spatial size {x.shape[-2]}×{x.shape[-1]}, but this configuration needs "
+            f"H and W ≥ {min_size}."
+        )
+
+
+def same_shape(owner: str, named: dict[str, torch.Tensor]) -> None:
+    """All tensors in ``named`` must share one shape."""
+    items = list(named.items())
+    first_name, first = items[0]
+    for name, x in items[1:]:
+        if x.shape != first.shape:
+            raise ValueError(
+                f"{owner}: {first_name} and {name} must have the same shape, got "
+                f"{fmt_shape(first.shape)} and {fmt_shape(x.shape)}."
+            )

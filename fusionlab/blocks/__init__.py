@@ -1,0 +1,1 @@
+"""One module per block of the post; each class is registered in :mod:`fusionlab.registry`."""
