@@ -4,7 +4,8 @@ Blocks (each one module under ``fusionlab.blocks``, each registered in ``fusionl
 need only torch. The teaching tools that draw or show widgets import matplotlib, ipywidgets
 or torchviz when first used (``pip install "fusionlab[course]"``).
 
-Names are imported on first use, so ``import fusionlab`` stays light.
+Names are imported on first use (except ``cost`` and ``trace``, see the end of this file),
+so ``import fusionlab`` does not import matplotlib, ipywidgets or torchviz.
 """
 from __future__ import annotations
 
@@ -32,7 +33,20 @@ _EXPORTS = {
     "count_params": "fusionlab.cost",
     "count_flops": "fusionlab.cost",
     "cpu_latency": "fusionlab.cost",
+    "cost_growth": "fusionlab.cost",
+    "count_buffers": "fusionlab.cost",
+    "Cost": "fusionlab.cost",
+    "CostGrowth": "fusionlab.cost",
     "block_panel": "fusionlab.widgets",
+    "PanelState": "fusionlab.widgets",
+    "autograd_graph": "fusionlab.graph",
+    "photo": "fusionlab.plots",
+    "show_maps": "fusionlab.plots",
+    "overlay": "fusionlab.plots",
+    "plot_growth": "fusionlab.plots",
+    "to_numpy_image": "fusionlab.plots",
+    "setup": "fusionlab.notebook",
+    "on_colab": "fusionlab.notebook",
     "original_class": "fusionlab.original",
 }
 
@@ -49,3 +63,11 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+
+# ``cost`` and ``trace`` name both a submodule and the function it exports. Importing a
+# submodule binds the package attribute to the module, so bind the functions once, here,
+# after their modules are loaded; later imports of the submodules do not rebind them.
+from .cost import cost  # noqa: E402
+from .trace import trace  # noqa: E402

@@ -85,3 +85,38 @@ def same_shape(owner: str, named: dict[str, torch.Tensor]) -> None:
                 f"{owner}: {first_name} and {name} must have the same shape, got "
                 f"{fmt_shape(first.shape)} and {fmt_shape(x.shape)}."
             )
+
+
+def odd_int(owner: str, name: str, value) -> int:
+    """Return ``value`` if it is a positive odd int (a kernel that keeps H×W with padding k // 2)."""
+    positive_int(owner, name, value)
+    if value % 2 == 0:
+        raise ValueError(
+            f"{owner}: {name} must be odd so that padding {name} // 2 keeps H×W, got {value}; "
+            f"use {value - 1} or {value + 1}."
+        )
+    return value
+
+
+def divisible(owner: str, name: str, value: int, by_name: str, by: int) -> None:
+    """``value`` must split evenly into ``by`` parts."""
+    if value % by:
+        lower, upper = value - value % by, value - value % by + by
+        nearest = f"{lower} or {upper}" if lower else f"{upper}"
+        raise ValueError(
+            f"{owner}: {name}={value} must be divisible by {by_name}={by}; use {name} = {nearest}, "
+            f"or set {by_name} to a divisor of {value}."
+        )
+
+
+def batchnorm_batch(owner: str, where: str, values_per_channel: int, shape, training: bool, *,
+                    map_helps: bool = True) -> None:
+    """BatchNorm in training mode needs more than one value per channel to compute a variance.
+
+    ``map_helps``: whether a larger H×W would help (not for norms on pooled 1×1 maps)."""
+    if training and values_per_channel == 1:
+        remedy = "a batch of 2 or more, a larger map," if map_helps else "a batch of 2 or more"
+        raise ValueError(
+            f"{owner}: in training mode the BatchNorm in {where} sees one value per channel for input "
+            f"shape {fmt_shape(shape)}, so it cannot estimate a variance; use {remedy} or call .eval()."
+        )

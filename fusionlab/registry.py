@@ -21,7 +21,13 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from .blocks.cbam import CBAM, CBAMBlock
 from .blocks.gated import GatedFusion
+from .blocks.mfe import MFEBlock
+from .blocks.msaa import MSAA
+from .blocks.msf import MSFBlock
+from .blocks.osra import OSRAttention
+from .blocks.safm import SAFM
 
 __all__ = ["BlockSpec", "BLOCKS", "register"]
 
@@ -126,5 +132,148 @@ register(
         choices={"B": range(1, 9), "H": range(1, 257), "W": range(1, 257), "C": range(1, 257),
                  "variant": ("blog", "paper")},
         tie=lambda s: {"dim": s["C"]},
+    )
+)
+
+_IMAGE = {"B": range(1, 9), "H": range(1, 257), "W": range(1, 257)}  # batch and map sizes any block accepts
+
+register(
+    BlockSpec(
+        name="msf",
+        cls=MSFBlock,
+        title="Multi-scale selective fusion (MSF)",
+        section=2,
+        heading="多尺度选择性融合",
+        paper="SHISRCNet (MICCAI 2023, arXiv 2306.14119)",
+        chapter="02_msf_selective_fusion",
+        post_class="MSFblock",
+        fuses="four same-shaped maps, with a softmax weight per scale and channel",
+        inputs={"x0": "B C H W", "x1": "B C H W", "x2": "B C H W", "x3": "B C H W"},
+        sizes={"B": 4, "C": 3, "H": 2, "W": 2},
+        hparams={"variant": "blog"},
+        choices={**_IMAGE, "C": range(1, 257), "variant": ("blog", "paper")},
+        tie=lambda s: {"in_channels": s["C"]},
+    )
+)
+
+register(
+    BlockSpec(
+        name="mfe",
+        cls=MFEBlock,
+        title="Multi-scale feature extraction (MFE)",
+        section=3,
+        heading="多尺度空间特征提取",
+        paper="SHISRCNet (MICCAI 2023, arXiv 2306.14119)",
+        chapter="03_mfe_feature_extraction",
+        post_class="MFEblock",
+        fuses="four receptive fields of one map (chained dilated convs), weighted per scale and channel",
+        inputs={"x": "B C H W"},
+        sizes={"B": 1, "C": 64, "H": 192, "W": 192},
+        hparams={"atrous_rates": (2, 4, 8), "variant": "blog"},
+        choices={**_IMAGE, "C": range(1, 257), "atrous_rates": ((2, 4, 8), (1, 2, 3), (1, 2, 4), (6, 12, 18)),
+                 "variant": ("blog", "paper")},
+        tie=lambda s: {"in_channels": s["C"]},
+    )
+)
+
+register(
+    BlockSpec(
+        name="safm",
+        cls=SAFM,
+        title="Spatially-adaptive feature modulation (SAFM)",
+        section=4,
+        heading="多尺度空间特征提取",
+        paper="SAFMN (Sun et al., ICCV 2023, arXiv 2302.13800)",
+        chapter="04_safm",
+        post_class="SAFM",
+        fuses="channel groups pooled to different scales, as one modulation map",
+        inputs={"x": "B C H W"},
+        sizes={"B": 1, "C": 36, "H": 224, "W": 224},
+        hparams={"n_levels": 4},
+        # C a multiple of 12 splits into any of the level counts; 8×8 is the smallest map for 4 levels
+        choices={**_IMAGE, "C": range(12, 257, 12), "H": range(8, 257), "W": range(8, 257), "n_levels": (1, 2, 3, 4)},
+        tie=lambda s: {"dim": s["C"]},
+    )
+)
+
+register(
+    BlockSpec(
+        name="osra",
+        cls=OSRAttention,
+        title="Overlapping spatial-reduction attention (OSRA)",
+        section=5,
+        heading="重叠空间缩减注意力",
+        paper="TransXNet (Lou et al., arXiv 2310.19380, IEEE TNNLS)",
+        chapter="05_osra_attention",
+        post_class="OSRAttention",
+        fuses="every pixel with a reduced, overlapping grid of keys and values (attention over space)",
+        inputs={"x": "B C H W"},
+        sizes={"B": 1, "C": 64, "H": 7, "W": 7},
+        hparams={"num_heads": 8, "qk_scale": None, "attn_drop": 0.0, "sr_ratio": 2, "variant": "blog"},
+        # C a multiple of 8 splits into any of the head counts
+        choices={**_IMAGE, "C": range(8, 257, 8), "num_heads": (1, 2, 4, 8), "qk_scale": (None, 0.125, 0.25, 0.5, 1.0),
+                 "attn_drop": (0.0, 0.1, 0.2, 0.5), "sr_ratio": (1, 2, 4, 8), "variant": ("blog", "paper")},
+        tie=lambda s: {"dim": s["C"]},
+    )
+)
+
+register(
+    BlockSpec(
+        name="msaa",
+        cls=MSAA,
+        title="Multi-scale attention aggregation (MSAA)",
+        section=6,
+        heading="多尺度注意力聚合",
+        paper="CM-UNet (arXiv 2405.10530), the module published under this heading; the post has no code",
+        chapter="06_msaa_aggregation",
+        post_class=None,
+        fuses="three encoder scales resized to one H×W, with channel and multi-kernel spatial attention",
+        inputs={"x1": "B C1 H W", "x2": "B C2 H W", "x4": "B C4 H W"},
+        sizes={"B": 1, "C1": 32, "C2": 64, "C4": 128, "H": 64, "W": 64},
+        hparams={"out_channels": 64, "factor": 4.0},
+        # out_channels ≥ 16 keeps the channel attention's hidden width ≥ 1 for every factor here
+        choices={**_IMAGE, "C1": range(1, 257), "C2": range(1, 257), "C4": range(1, 257),
+                 "out_channels": range(16, 257), "factor": (1.0, 2.0, 4.0)},
+        tie=lambda s: {"in_channels": s["C1"] + s["C2"] + s["C4"]},
+    )
+)
+
+register(
+    BlockSpec(
+        name="cbam_joint",
+        cls=CBAMBlock,
+        title="Joint channel-and-spatial attention (the post's CBAMBlock)",
+        section=7,
+        heading="融合通道表示的空间注意力",
+        paper="a CBAM variant without a paper of its own (CBAM: Woo et al., ECCV 2018, arXiv 1807.06521)",
+        chapter="07_cbam_joint_attention",
+        post_class="CBAMBlock",
+        fuses="channel and spatial attention logits, through one joint MLP",
+        inputs={"x": "B C H W"},
+        sizes={"B": 1, "C": 64, "H": 7, "W": 7},
+        hparams={"reduction": 8, "kernel_size": 7},
+        # C ≥ 16 keeps C // reduction ≥ 1; H×W is capped because the joint MLP has (C + H·W)·C/r·2 weights
+        choices={**_IMAGE, "H": range(1, 65), "W": range(1, 65), "C": range(16, 257),
+                 "reduction": (1, 2, 4, 8, 16), "kernel_size": tuple(range(1, 50, 2))},
+        tie=lambda s: {"channel": s["C"], "HW": s["H"] * s["W"]},
+    )
+)
+
+register(
+    BlockSpec(
+        name="cbam",
+        cls=CBAM,
+        title="CBAM: channel, then spatial attention",
+        section=7,
+        heading="融合通道表示的空间注意力",
+        paper="CBAM (Woo et al., ECCV 2018, arXiv 1807.06521)",
+        chapter="07_cbam_joint_attention",
+        post_class=None,
+        fuses="channel attention, then spatial attention on the refined map, in sequence",
+        inputs={"x": "B C H W"},
+        sizes={"B": 1, "C": 64, "H": 56, "W": 56},
+        hparams={"reduction": 16, "kernel_size": 7},
+        choices={**_IMAGE, "C": range(16, 257), "reduction": (1, 2, 4, 8, 16), "kernel_size": (1, 3, 5, 7, 9)},
+        tie=lambda s: {"channels": s["C"]},
     )
 )

@@ -1,0 +1,393 @@
+"""What a block costs: parameters, FLOPs and CPU latency, and how they grow with H×W.
+
+FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` on ``meta`` tensors,
+so counting a block at 1024×1024 takes no memory and no time. Two facts to keep in mind
+when reading the numbers (they are repeated under every table):
+
+* only matrix products, convolutions and attention kernels are counted; element-wise ops
+  (sigmoid, add, multiply, softmax, normalisation, pooling) count 0;
+* FLOPs = 2 × multiply–accumulates (MACs), the way torch counts them; papers that quote
+  "FLOPs" often mean MACs, i.e. half of this number.
+
+>>> from fusionlab import BLOCKS, cost
+>>> block = BLOCKS["gated_fusion"].build(sizes={"C": 8})
+>>> c = cost(block, (1, 4, 4, 8), (1, 4, 4, 8))
+>>> c.params, c.flops
+(144, 4096)
+"""
+from __future__ import annotations
+
+import copy
+import html
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ._checks import fmt_shape
+
+__all__ = [
+    "Cost",
+    "CostGrowth",
+    "FLOPS_NOTE",
+    "cost",
+    "cost_growth",
+    "count_buffers",
+    "count_flops",
+    "count_params",
+    "cpu_latency",
+]
+
+FLOPS_NOTE = (
+    "FLOPs as torch counts them: 2 × multiply–accumulates of matrix products, convolutions and "
+    "attention only; element-wise ops (sigmoid, add, multiply, softmax, norms, pooling) count 0."
+)
+
+
+# ----------------------------------------------------------------------------------------
+# counting
+# ----------------------------------------------------------------------------------------
+
+
+def count_params(module: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of parameter elements (shared parameters counted once).
+
+    ``trainable_only=True`` counts only those with ``requires_grad``. Buffers (e.g.
+    BatchNorm's running statistics) are not parameters: see :func:`count_buffers`.
+    """
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_buffers(module: nn.Module) -> int:
+    """Number of buffer elements (running statistics, fixed tables), not trained but stored."""
+    return sum(b.numel() for b in module.buffers())
+
+
+def _is_shape(x: Any) -> bool:
+    return isinstance(x, (tuple, list, torch.Size)) and all(
+        isinstance(d, int) and not isinstance(d, bool) for d in x
+    )
+
+
+def _shape_of(x: Any) -> tuple[int, ...] | None:
+    if isinstance(x, torch.Tensor):
+        return tuple(x.shape)
+    if _is_shape(x):
+        return tuple(x)
+    return None
+
+
+def _on_meta(module: nn.Module) -> bool:
+    tensors = list(itertools.chain(module.parameters(), module.buffers()))
+    return bool(tensors) and all(t.is_meta for t in tensors)
+
+
+def _meta_copy(module: nn.Module) -> nn.Module:
+    """A deep copy whose parameters and buffers live on ``meta``; the real weights are never copied."""
+    if _on_meta(module):
+        return module
+    memo: dict[int, Any] = {}
+    # deepcopy consults ``memo`` first, so each real tensor is replaced by a meta stand-in
+    # instead of being copied (no memory, whatever the block's size)
+    for p in module.parameters():
+        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in module.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return copy.deepcopy(module, memo)
+
+
+def _meta_input(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return torch.empty_like(x, device="meta")
+    if _is_shape(x):
+        return torch.empty(tuple(x), device="meta")
+    return x
+
+
+def _real_input(x: Any, gen: torch.Generator) -> Any:
+    if _is_shape(x):
+        return torch.randn(tuple(x), generator=gen)
+    return x
+
+
+def _eval_call(module: nn.Module, inputs: Sequence[Any]) -> Any:
+    """``module(*inputs)`` in eval mode without autograd, restoring the module's mode after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            return module(*inputs)
+    finally:
+        module.train(was_training)
+
+
+def _flop_counts(module: nn.Module, inputs: Sequence[Any]) -> tuple[int, dict[str, int]]:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def run(m: nn.Module, xs: Sequence[Any]) -> tuple[int, dict[str, int]]:
+        with FlopCounterMode(display=False) as counter:
+            _eval_call(m, xs)
+        by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
+        return int(counter.get_total_flops()), by_op
+
+    try:
+        return run(_meta_copy(module), [_meta_input(x) for x in inputs])
+    except (NotImplementedError, RuntimeError):
+        # a few ops read tensor values (``.item()``, data-dependent shapes) and cannot run on
+        # meta: count on real tensors instead (the real module is run, in eval mode, unchanged)
+        if _on_meta(module):
+            raise
+        gen = torch.Generator().manual_seed(0)
+        return run(module, [_real_input(x, gen) for x in inputs])
+
+
+def count_flops(module: nn.Module, *inputs: Any) -> int:
+    """FLOPs of one forward pass in eval mode, counted on ``meta`` tensors.
+
+    Args:
+        module: any ``nn.Module``; its real weights are neither read nor copied (a meta copy runs).
+        inputs: tensors or shape tuples, e.g. ``count_flops(block, (1, 64, 56, 56))``.
+
+    Only matrix products, convolutions and attention are counted; element-wise ops count 0.
+    FLOPs = 2 × multiply–accumulates (MACs), as :class:`~torch.utils.flop_counter.FlopCounterMode`
+    counts them.
+    """
+    return _flop_counts(module, inputs)[0]
+
+
+def cpu_latency(
+    module: nn.Module,
+    *inputs: Any,
+    min_run_time: float = 0.2,
+    num_threads: int | None = None,
+    seed: int = 0,
+) -> float:
+    """Median seconds of one forward pass on the CPU (eval mode, no autograd).
+
+    Measured with :meth:`torch.utils.benchmark.Timer.blocked_autorange`, which repeats the call
+    in blocks for at least ``min_run_time`` seconds (after one warm-up call) and reports the
+    median block time per call. Shape tuples become random inputs (seeded with ``seed``).
+    A timing depends on the machine and its load: compare numbers measured together.
+    """
+    from torch.utils import benchmark
+
+    tensors = list(itertools.chain(module.parameters(), module.buffers()))
+    if any(t.device.type != "cpu" for t in tensors):
+        devices = sorted({str(t.device) for t in tensors})
+        raise ValueError(
+            f"cpu_latency: the module's weights are on {', '.join(devices)}; pass a module on the CPU "
+            f"(e.g. module.cpu(), or build it without device='meta')."
+        )
+    gen = torch.Generator().manual_seed(seed)
+    xs = [_real_input(x, gen) for x in inputs]
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(*xs)  # warm-up, and any input error surfaces here with the block's own message
+            timer = benchmark.Timer(
+                stmt="module(*xs)",
+                globals={"module": module, "xs": xs},
+                num_threads=num_threads or torch.get_num_threads(),
+            )
+            return float(timer.blocked_autorange(min_run_time=min_run_time).median)
+    finally:
+        module.train(was_training)
+
+
+# ----------------------------------------------------------------------------------------
+# reports
+# ----------------------------------------------------------------------------------------
+
+
+def _si(n: float) -> str:
+    """``1.68 G``: a count with an SI prefix, three significant digits."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.3g} {prefix}"
+    return f"{n:g}"
+
+
+def _seconds(t: float) -> str:
+    for factor, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if t >= factor:
+            return f"{t / factor:.3g} {unit}"
+    return f"{t / 1e-9:.3g} ns"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Parameters, FLOPs and (optionally) CPU latency of one block on given input shapes.
+
+    Shows as a small table in a notebook (``_repr_html_``) and as text (``str``).
+    """
+
+    name: str  # the module's class name
+    params: int  # parameter elements
+    buffers: int  # buffer elements (stored, not trained)
+    flops: int  # 2 × MACs of matmul/conv/attention; element-wise ops count 0
+    input_shapes: tuple[tuple[int, ...] | None, ...]
+    latency: float | None = None  # median seconds on the CPU, if measured
+    flops_by_op: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def macs(self) -> int:
+        return self.flops // 2
+
+    def _rows(self) -> list[tuple[str, str]]:
+        rows = [("parameters", f"{self.params:,}")]
+        if self.buffers:
+            rows.append(("buffers", f"{self.buffers:,}"))
+        rows.append(("FLOPs*", f"{_si(self.flops)} ({self.flops:,})" if self.flops >= 1000 else f"{self.flops}"))
+        if self.latency is not None:
+            rows.append(("CPU latency (median)", _seconds(self.latency)))
+        return rows
+
+    def _title(self) -> str:
+        shapes = ", ".join(fmt_shape(s) if s is not None else "·" for s in self.input_shapes)
+        return f"{self.name} on {shapes}"
+
+    def _note(self) -> str:
+        counted = ", ".join(sorted(self.flops_by_op)) or "none"
+        return f"* {FLOPS_NOTE} Counted here: {counted}."
+
+    def __str__(self) -> str:
+        rows = self._rows()
+        width = max(len(k) for k, _ in rows)
+        lines = [self._title()] + [f"  {k:<{width}}  {v}" for k, v in rows] + [self._note()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        body = "".join(
+            f"<tr><td style='text-align:left'>{e(k)}</td><td style='text-align:right'>{e(v)}</td></tr>"
+            for k, v in self._rows()
+        )
+        return (
+            f"<table><caption style='text-align:left'><b>{e(self._title())}</b></caption>{body}</table>"
+            f"<div style='font-size:smaller'>{e(self._note())}</div>"
+        )
+
+
+def cost(module: nn.Module, *inputs: Any, latency: bool = False, min_run_time: float = 0.2) -> Cost:
+    """Parameters and FLOPs of ``module`` on ``inputs`` (tensors or shape tuples), and, with
+    ``latency=True``, its median CPU latency (see :func:`cpu_latency`)."""
+    flops, by_op = _flop_counts(module, inputs)
+    seconds = cpu_latency(module, *inputs, min_run_time=min_run_time) if latency else None
+    return Cost(
+        name=type(module).__name__,
+        params=count_params(module),
+        buffers=count_buffers(module),
+        flops=flops,
+        input_shapes=tuple(_shape_of(x) for x in inputs),
+        latency=seconds,
+        flops_by_op=by_op,
+    )
+
+
+@dataclass(frozen=True)
+class CostGrowth:
+    """Cost of one registered block as H = W grows: ``rows`` for a table, :func:`fusionlab.plots.plot_growth` for a plot.
+
+    Each row is a dict with ``side`` (H = W), ``hw`` (H·W), ``params``, ``flops`` and
+    ``latency`` (seconds, or None when not measured).
+    """
+
+    block: str
+    rows: tuple[dict[str, Any], ...]
+    sizes: Mapping[str, int]  # the other sizes, fixed
+    hparams: Mapping[str, Any]
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        timed = any(r["latency"] is not None for r in self.rows)
+        header = ["H = W", "H·W", "parameters", "FLOPs*"] + (["CPU latency"] if timed else [])
+        body = []
+        for r in self.rows:
+            cells = [str(r["side"]), f"{r['hw']:,}", f"{r['params']:,}", _si(r["flops"])]
+            if timed:
+                cells.append(_seconds(r["latency"]) if r["latency"] is not None else "")
+            body.append(cells)
+        return header, body
+
+    def _caption(self) -> str:
+        fixed = ", ".join(f"{k}={v}" for k, v in {**self.sizes, **self.hparams}.items())
+        return f"{self.block}: cost as H = W grows ({fixed})"
+
+    def __str__(self) -> str:
+        header, body = self._table()
+        widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
+        lines = [self._caption(), "  ".join(h.rjust(w) for h, w in zip(header, widths))]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in body]
+        return "\n".join(lines + [f"* {FLOPS_NOTE}"])
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        header, body = self._table()
+        head = "".join(f"<th>{e(h)}</th>" for h in header)
+        rows = "".join(
+            "<tr>" + "".join(f"<td style='text-align:right'>{e(c)}</td>" for c in row) + "</tr>" for row in body
+        )
+        return (
+            f"<table><caption style='text-align:left'><b>{e(self._caption())}</b></caption>"
+            f"<tr>{head}</tr>{rows}</table><div style='font-size:smaller'>* {e(FLOPS_NOTE)}</div>"
+        )
+
+
+def _spec(spec_or_name):
+    from .registry import BLOCKS
+
+    if isinstance(spec_or_name, str):
+        if spec_or_name not in BLOCKS:
+            raise ValueError(f"unknown block {spec_or_name!r}; registered blocks: {', '.join(BLOCKS)}.")
+        return BLOCKS[spec_or_name]
+    return spec_or_name
+
+
+def cost_growth(
+    spec,
+    sides: Sequence[int] = (16, 32, 64, 128, 256),
+    *,
+    sizes: Mapping[str, int] | None = None,
+    latency: bool = False,
+    min_run_time: float = 0.1,
+    **hparams: Any,
+) -> CostGrowth:
+    """Parameters, FLOPs (and with ``latency=True`` CPU latency) of a registered block for H = W in ``sides``.
+
+    Args:
+        spec: a :class:`~fusionlab.registry.BlockSpec` or its name in ``fusionlab.BLOCKS``.
+        sides: the values of H = W.
+        sizes: the other input sizes (B, C, …); the registry's defaults otherwise.
+        hparams: hyperparameters passed to ``spec.build``.
+
+    FLOPs are counted on ``meta`` tensors (free at any size); latency runs real tensors.
+    """
+    spec = _spec(spec)
+    if not {"H", "W"} <= set(spec.dims):
+        raise ValueError(
+            f"cost_growth: {spec.name} has no H and W dimensions (its dimensions are {', '.join(spec.dims)})."
+        )
+    fixed = {k: v for k, v in spec.resolve(sizes).items() if k not in ("H", "W")}
+    rows = []
+    for side in sides:
+        s = {**fixed, "H": int(side), "W": int(side)}
+        with torch.device("meta"):
+            block = spec.build(sizes=s, **hparams)
+        flops = count_flops(block, *spec.shapes(s))
+        seconds = None
+        if latency:
+            torch.manual_seed(0)
+            real = spec.build(sizes=s, **hparams)
+            seconds = cpu_latency(real, *spec.example_inputs(s), min_run_time=min_run_time)
+        rows.append(
+            {"side": int(side), "hw": int(side) ** 2, "params": count_params(block), "flops": flops, "latency": seconds}
+        )
+    return CostGrowth(block=spec.name, rows=tuple(rows), sizes=fixed, hparams=dict(spec.hparams, **hparams))

@@ -1,0 +1,91 @@
+"""Every chapter in a real browser: JupyterLab in headless Chromium, Run All, move a slider.
+
+One JupyterLab server (free local port, random token, test-only settings) serves every chapter;
+each chapter gets a fresh browser page and kernel. For each ``notebooks/*.ipynb`` the test clears
+the saved outputs, runs all cells, waits for the kernel to go idle, and — where the chapter has a
+widget panel (``block_panel(`` in its code) — presses ArrowRight on the panel's first slider and
+checks that the panel's output (shape flow, cost) changes. Any widget front-end error fails it:
+a ``.jupyter-widgets-error-widget``, the text "Error displaying widget", or a JavaScript exception.
+Each chapter's screenshot goes to ``docs/screenshots/<stem>.png`` (or ``$FUSIONLAB_SCREENSHOT_DIR``).
+Notebooks are never saved: autosave is off in the test server's settings.
+
+Needs Debian's ``chromium`` (``make test`` installs it as root). Without it the test skips, except
+under CI (``CI`` set), where a missing browser is a failure.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import browser_helpers as bh  # noqa: E402  (the test's own helper module, next to this file)
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SCREENSHOTS = Path(os.environ.get("FUSIONLAB_SCREENSHOT_DIR", ROOT / "docs" / "screenshots"))
+RUN_TIMEOUT = float(os.environ.get("FUSIONLAB_BROWSER_RUN_TIMEOUT", 600))  # seconds for one Run All
+
+pytestmark = pytest.mark.browser
+
+
+def _unavailable(reason: str):
+    """Skip on a developer's machine; under CI a missing browser is a broken set-up, so fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {reason}; `make test` installs it (Makefile target system-packages).")
+    pytest.skip(reason)
+
+
+def has_panel(notebook: Path) -> bool:
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    return any(c.cell_type == "code" and "block_panel(" in c.source for c in cells)
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    executable = bh.chromium_path()
+    if executable is None:
+        _unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=bh.CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        yield context
+        context.close()
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def lab(browser_context, tmp_path_factory):
+    server = bh.start_lab(ROOT, tmp_path_factory.mktemp("jupyterlab"))
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_chapter_runs_in_jupyterlab(notebook, browser_context, lab, capsys):
+    start = time.monotonic()
+    panel = has_panel(notebook)
+    run = bh.run_chapter(browser_context, lab, notebook, SCREENSHOTS / f"{notebook.stem}.png",
+                         has_panel=panel, run_timeout=RUN_TIMEOUT)
+    with capsys.disabled():  # the per-chapter timing, in the test log
+        phases = ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items())
+        moved = f"; slider {run.slider}" if run.slider else ""
+        print(f"\n  browser {notebook.stem}: {phases}; total {time.monotonic() - start:.1f} s{moved}")
+
+    assert not run.save_attempts, f"the page tried to save {run.save_attempts} (refused); autosave must stay off"
+    assert not run.widget_errors(), f"{notebook.name}: " + "; ".join(run.widget_errors())
+    assert not run.tracebacks, f"{notebook.name}: an output shows a traceback:\n{run.tracebacks[0][-1500:]}"
+    if panel:
+        assert run.panel_after != run.panel_before, (
+            f"{notebook.name}: moving the slider ({run.slider}) did not change the panel's output "
+            f"(still {run.panel_before[:200]!r})")
+    assert (SCREENSHOTS / f"{notebook.stem}.png").stat().st_size > 0
