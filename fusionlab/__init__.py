@@ -29,6 +29,7 @@ _EXPORTS = {
     "BlockSpec": "fusionlab.registry",
     "trace": "fusionlab.trace",
     "Trace": "fusionlab.trace",
+    "TraceRow": "fusionlab.trace",
     "cost": "fusionlab.cost",
     "count_params": "fusionlab.cost",
     "count_flops": "fusionlab.cost",

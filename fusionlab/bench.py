@@ -901,9 +901,14 @@ def render_markdown(results: Mapping[str, Any], *, heading_level: int = 2) -> st
     load = ""
     if m.get("load_before") and m.get("load_after"):
         load = (f" The machine is shared: 1-minute load average {m['load_before'][0]:g} before the run, "
-                f"{m['load_after'][0]:g} after.")
+                f"{m['load_after'][0]:g} after")
+        if max(m["load_before"][0], m["load_after"][0]) > m["cores"]:
+            load += (f", more runnable processes than its {m['cores']} cores: absolute times are inflated and "
+                     "noisy; the ratios, measured in alternating rounds, are what to read")
+        load += "."
+    command = s.get("command") or ("python -m fusionlab.bench" + (" --quick" if s.get("quick") else ""))
     out = [
-        f"Measured by `python -m fusionlab.bench{' --quick' if s.get('quick') else ''}` on {m['date']}: "
+        f"Measured by `{command}` on {m['date']}: "
         f"{m['cpu']}, {m['cores']} cores, {m['threads']} torch threads, torch {m['torch']}, "
         f"Python {m['python']}; the bench took {results.get('wall_s', 0) / 60:.1f} min.{load}",
         "",
@@ -1111,6 +1116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         except ValueError as err:
             parser.error(str(err))
+        # the command as typed (minus the output folder), so the report says how it was made
+        typed = list(argv if argv is not None else sys.argv[1:])
+        shown = [a for i, a in enumerate(typed)
+                 if not (a == "--out" or a.startswith("--out=") or (i and typed[i - 1] == "--out"))]
+        results["settings"]["command"] = " ".join(["python -m fusionlab.bench", *shown])
         results = _jsonable(results)
         sys.stdout.write(render_text(results))
 

@@ -25,9 +25,9 @@ split once into stratified train/validation sets with a fixed seed.
 """
 from __future__ import annotations
 
-import math
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -51,6 +51,7 @@ __all__ = [
     "evaluate",
     "compare",
     "capture_maps",
+    "torch_threads",
     "MAPS",
     "BASELINE",
 ]
@@ -313,7 +314,8 @@ class LabResult:
 
     def __str__(self) -> str:
         return (
-            f"{self.block} (seed {self.seed}, {self.epochs} epochs, {self.n_train} training digits): "
+            f"{self.block} (seed {self.seed}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}, "
+            f"{self.n_train} training digits): "
             f"validation accuracy {self.val_accuracy:.3f}, {self.params:,} parameters "
             f"({self.block_params:,} in the block), {_fmt_flops(self.flops)} FLOPs, {self.train_seconds:.1f} s"
         )
@@ -345,6 +347,21 @@ def _count_flops(model: LabNet) -> int:
     return int(count_flops(model, (1, 1, model.size, model.size)))
 
 
+@contextmanager
+def torch_threads(threads: int | None):
+    """Let torch use ``threads`` CPU threads inside the block, then restore its setting (None: leave it)."""
+    if threads is None:
+        yield
+        return
+    positive_int("torch_threads", "threads", threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(
     block: str | BlockSpec | None = None,
     *,
@@ -359,6 +376,7 @@ def train(
     device: torch.device | str | None = None,
     progress: bool = True,
     hparams: Mapping[str, Any] | None = None,
+    threads: int | None = 1,
 ) -> LabResult:
     """Train a :class:`LabNet` with ``block`` in its slot on the digits; return a :class:`LabResult`.
 
@@ -372,7 +390,18 @@ def train(
         device: where to train (default CPU).
         progress: show a tqdm bar over the epochs.
         hparams: the block's hyperparameters, over the registry's defaults.
+        threads: CPU threads torch may use during the run (its setting is restored afterwards); None
+            leaves torch's setting. One by default: the network is so small that a second thread saves
+            little, while on a shared or oversubscribed CPU (Binder, a busy laptop) the threads'
+            synchronisation made training several times slower in our measurements.
     """
+    with torch_threads(threads):
+        return _train(block, epochs=epochs, seed=seed, channels=channels, size=size, pool=pool,
+                      batch_size=batch_size, lr=lr, n_train=n_train, device=device, progress=progress,
+                      hparams=hparams)
+
+
+def _train(block, *, epochs, seed, channels, size, pool, batch_size, lr, n_train, device, progress, hparams) -> LabResult:
     from tqdm.auto import tqdm
 
     positive_int("train", "epochs", epochs)
@@ -497,6 +526,9 @@ class Comparison:
             lines.append(cells)
         return lines
 
+    def __repr__(self) -> str:
+        return f"<Comparison: {len(self.results)} runs, {self.epochs} epochs each, seeds {self.seeds}>\n{self}"
+
     def __str__(self) -> str:
         lines = self.table()
         widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
@@ -517,11 +549,11 @@ class Comparison:
         caption = f"{self.epochs} epochs per run, seeds {', '.join(map(str, self.seeds))}"
         return f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    def plot(self, ax=None):
-        """Accuracy (mean ± std) against FLOPs, one point per block: see :func:`fusionlab.plots.lab.plot_comparison`."""
+    def plot(self):
+        """Accuracy per block and against FLOPs: see :func:`fusionlab.plots.lab.plot_comparison`."""
         from .plots.lab import plot_comparison
 
-        return plot_comparison(self, ax=ax)
+        return plot_comparison(self)
 
 
 def compare(

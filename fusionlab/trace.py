@@ -105,20 +105,22 @@ _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
 _OWN_FILES = {os.path.abspath(__file__), os.path.join(os.path.dirname(os.path.abspath(__file__)), "_symbolic.py")}
 _ORIGINAL = re.compile(r"<original cells of (.+)>")
-_code_kind: dict[Any, int] = {}  # code object -> 0 skip, 1 user, 2 our own (stop)
+_code_kind: dict[int, tuple[Any, int]] = {}  # id(code) -> (code, 0 skip / 1 user / 2 our own: stop)
 
 
 def _kind(code) -> int:
-    kind = _code_kind.get(code)
-    if kind is None:
-        f = code.co_filename
-        if os.path.abspath(f) in _OWN_FILES:
-            kind = 2
-        elif f.startswith(_TORCH_DIR) or (f.startswith(_STDLIB_DIR) and "site-packages" not in f) or f.startswith("<frozen"):
-            kind = 0
-        else:
-            kind = 1
-        _code_kind[code] = kind
+    # keyed by id: hashing a code object hashes its bytecode; the code is kept to make the id safe
+    hit = _code_kind.get(id(code))
+    if hit is not None and hit[0] is code:
+        return hit[1]
+    f = code.co_filename
+    if os.path.abspath(f) in _OWN_FILES:
+        kind = 2
+    elif f.startswith(_TORCH_DIR) or (f.startswith(_STDLIB_DIR) and "site-packages" not in f) or f.startswith("<frozen"):
+        kind = 0
+    else:
+        kind = 1
+    _code_kind[id(code)] = (code, kind)
     return kind
 
 
@@ -136,7 +138,7 @@ def _user_frames(frame, limit: int = 8) -> tuple[tuple[str, int], ...]:
 
 
 _ast_cache: dict[str, tuple[int, list[tuple[int, int, ast.stmt]], str]] = {}
-_stmt_cache: dict[tuple[str, int], tuple[str | None, str | None]] = {}
+_stmt_cache: dict[tuple[str, int, int], tuple[str | None, str | None]] = {}
 
 
 def _source_lines(filename: str) -> list[str]:
@@ -174,10 +176,10 @@ def _statements(filename: str):
 
 def _statement(filename: str, line: int) -> tuple[str | None, str | None]:
     """(display text, assigned target) of the innermost statement holding ``line``."""
-    key = (filename, line)
+    spans, src = _statements(filename)
+    key = (filename, line, id(spans))  # a re-parsed (edited) file gets new keys
     if key in _stmt_cache:
         return _stmt_cache[key]
-    spans, src = _statements(filename)
     best = None
     for start, end, node in spans:
         if start <= line <= end and (best is None or end - start < best[1] - best[0]):

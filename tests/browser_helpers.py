@@ -322,6 +322,9 @@ def run_chapter(context, server: LabServer, notebook: Path, screenshot: Path, *,
         result.tracebacks = page.evaluate(TRACEBACKS_JS)
         lap("run all")
         numbered = sum(p.strip("[]:").isdigit() for p in state["prompts"])
+        assert not any("*" in p for p in state["prompts"]), (
+            f"{notebook.name}: Run All still running after {run_timeout:.0f} s ({numbered} of {n_code} code "
+            "cells done); a slow machine may need a larger FUSIONLAB_BROWSER_RUN_TIMEOUT")
         assert numbered == n_code and state["status"] == "idle", (
             f"{notebook.name}: Run All executed {numbered} of {n_code} code cells "
             f"(kernel {state['status']}); first error output: "

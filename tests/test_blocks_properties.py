@@ -147,3 +147,13 @@ def test_cuda_agrees_with_cpu(name, hparams, tiny_sizes, as_tuple):
     for g, e in zip(got, expected):
         assert g.device.type == "cuda"
         torch.testing.assert_close(g.cpu(), e, atol=1e-4, rtol=1e-4)
+
+
+def test_osra_exported_program_keeps_its_row_blocks():
+    """torch.export traces with fake tensors; the program must still respect max_attn_bytes."""
+    block = OSRAttention(16, num_heads=4, sr_ratio=1, max_attn_bytes=4 * 64 * 4 * 16).eval()  # 16 of 64 rows
+    x = torch.randn(1, 16, 8, 8)
+    exported = torch.export.export(block, (x,))
+    calls = [n for n in exported.graph.nodes if "scaled_dot_product" in str(n.target)]
+    assert len(calls) == 4
+    torch.testing.assert_close(exported.module()(x), block(x))

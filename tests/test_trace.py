@@ -183,11 +183,12 @@ def test_safm_adaptive_pool_is_marked_as_fallback():
     assert_symbols_evaluate(t)
 
 
-def test_fusionlab_safm_falls_back_where_the_grid_does_not_tile():
-    # 9 × 9: level 1 pools 9 → 4 with an adaptive pool (9 % 4 ≠ 0)
+def test_fusionlab_safm_adaptive_pool_falls_back_at_an_odd_size():
+    # 9 × 9: the levels pool to 4 × 4, 2 × 2 and 1 × 1 (floor division)
     t = trace(BLOCKS["safm"].build(), (2, 36, 9, 9))
     adaptive = [r for r in t.rows if r.op == "adaptive_max_pool2d"]
     assert adaptive and all(r.fallback for r in adaptive)
+    assert [r.output[-2:] for r in adaptive] == [(9 // 2, 9 // 2), (9 // 4, 9 // 4), (9 // 8, 9 // 8)]
     assert real_output_shapes(BLOCKS["safm"].build(), (torch.randn(2, 36, 9, 9),)) == list(t.outputs)
     assert_symbols_evaluate(t)
 

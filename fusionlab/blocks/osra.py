@@ -47,7 +47,8 @@ class OSRAttention(nn.Module):
             (GELU there, as TransXNet's code); the state_dict keys are the same.
         max_attn_bytes: the most memory one attention matrix (B, h, rows, H'W') may take; larger
             problems are computed in blocks of query rows, so no full HW × H'W' matrix is held
-            (under autograd, blocks are recomputed in backward). Also a module attribute.
+            (under autograd, blocks are recomputed in backward). Also a module attribute. A position
+            bias is the caller's own tensor; once resized it has the attention matrix's size.
 
     Shapes:
         x: ``(B, C, H, W)``, any H, W ≥ 1. relative_pos_enc: optional, 4-D ``(B or 1, h or 1, L, S)``;
@@ -159,10 +160,13 @@ class OSRAttention(nn.Module):
         keys = k.shape[-2]
         attend = self._explicit if (self.training and self.attn_drop.p > 0) else self._fused
         rows = max(1, self.max_attn_bytes // (batch * heads * keys * q.element_size()))
-        # meta and fake tensors hold no memory: one block (keeps shape traces and FLOP counts fast)
-        if rows >= rows_total or q.is_meta or isinstance(q, FakeTensor):
+        # meta and fake tensors hold no memory: one block (keeps shape traces and FLOP counts fast);
+        # but torch.export traces with fake tensors too, and its program must keep the blocks
+        untraced_fake = isinstance(q, FakeTensor) and not torch.compiler.is_exporting()
+        if rows >= rows_total or q.is_meta or untraced_fake:
             return attend(q, k, v, bias)
-        save_memory = torch.is_grad_enabled() and any(
+        # an exported program is traced for inference: no backward, so no recomputation
+        save_memory = torch.is_grad_enabled() and not torch.compiler.is_exporting() and any(
             t is not None and t.requires_grad for t in (q, k, v, bias)
         )
         blocks = []

@@ -5,13 +5,13 @@ Each function returns a matplotlib ``Figure`` that is already closed in pyplot (
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from . import _pyplot, to_numpy_image
 
-__all__ = ["plot_comparison", "plot_history", "show_lab_maps", "plot_course_growth"]
+__all__ = ["plot_comparison", "plot_history", "show_lab_maps", "plot_scale_weights", "plot_course_growth"]
 
 
 def plot_comparison(comparison: Any, *, title: str | None = None):
@@ -46,7 +46,8 @@ def plot_comparison(comparison: Any, *, title: str | None = None):
     ax_flops.set_xlabel("FLOPs per digit (whole network, log scale)")
     ax_flops.set_ylabel("validation accuracy")
     ax_flops.set_title("accuracy against cost")
-    fig.suptitle(title or f"the stitching lab: {comparison.epochs} epochs per run")
+    epochs = comparison.epochs
+    fig.suptitle(title or f"the stitching lab: {epochs} epoch{'s' if epochs != 1 else ''} per run")
     plt.close(fig)
     return fig
 
@@ -72,45 +73,85 @@ def plot_history(results: Sequence[Any], *, title: str | None = None):
     return fig
 
 
-def show_lab_maps(model: Any, images: torch.Tensor, *, labels: Sequence[int] | None = None, title: str | None = None):
-    """A trained lab network's gate/attention map on some digits (read by a forward hook).
+def _models(models: Any) -> dict[str, Any]:
+    if isinstance(models, Mapping):
+        return dict(models)
+    if isinstance(models, (list, tuple)):
+        return {m.block_name: m for m in models}
+    return {models.block_name: models}
 
-    Spatial maps: the digits in the top row, the map under each (one colour scale). Weights per
-    scale (MSF, MFE): their mean and spread over the digits, with the uniform weight 1/S dashed.
-    Returns None when the block has no map (see :data:`fusionlab.lab.MAPS`).
+
+def show_lab_maps(models: Any, images: torch.Tensor, *, labels: Sequence[int] | None = None,
+                  title: str | None = None):
+    """Trained lab networks' spatial gate/attention maps on some digits, read by forward hooks.
+
+    Args:
+        models: one :class:`fusionlab.lab.LabNet`, a list of them, or a dict name -> network.
+        images: digits ``(N, 1, S, S)`` (standardised, as :func:`fusionlab.lab.load_digits_split` gives them).
+        labels: their classes, shown over the digits.
+
+    The digits are the top row; each block with a spatial map (see :data:`fusionlab.lab.MAPS`) adds a
+    row, with its own colour scale. Returns None when no network has a spatial map; weights per
+    scale (MSF, MFE) are drawn by :func:`plot_scale_weights`.
     """
     from ..lab import capture_maps
 
-    captured = capture_maps(model, images)
-    if captured is None:
+    rows = []
+    for name, model in _models(models).items():
+        captured = capture_maps(model, images)
+        if captured is not None and captured[0].kind == "spatial":
+            rows.append((name, captured[0], captured[1]))
+    if not rows:
         return None
-    probe, maps = captured
     plt = _pyplot()
-    name = model.block_name
-    if probe.kind == "scales":
-        fig, ax = plt.subplots(figsize=(5.0, 3.2), layout="constrained")
-        n_scales = maps.shape[1]
-        ax.boxplot([maps[:, i].numpy() for i in range(n_scales)], tick_labels=[f"scale {i}" for i in range(n_scales)])
+    n = len(images)
+    fig = plt.figure(figsize=(1.25 * n + 1.0, 1.55 * (len(rows) + 1) + 0.4), layout="constrained")
+    # one sub-figure per row, so each row has its own title and colour bar
+    subfigs = fig.subfigures(len(rows) + 1, 1)
+    top = subfigs[0].subplots(1, n, squeeze=False)[0]
+    for i, ax in enumerate(top):
+        ax.imshow(to_numpy_image(images[i].cpu()), cmap="gray_r")
+        ax.set_axis_off()
+        if labels is not None:
+            ax.set_title(f"digit {int(labels[i])}", fontsize=8)
+    subfigs[0].suptitle(title or "trained gates and attention maps on validation digits", fontsize=10)
+    for sub, (name, probe, maps) in zip(subfigs[1:], rows):
+        axes = sub.subplots(1, n, squeeze=False)[0]
+        vmin, vmax = float(maps.min()), float(maps.max())
+        for i, ax in enumerate(axes):
+            shown = ax.imshow(maps[i].numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
+            ax.set_axis_off()
+        sub.colorbar(shown, ax=axes.tolist(), shrink=0.9, pad=0.01)
+        sub.suptitle(f"{name}: {probe.label}", fontsize=8, x=0.01, ha="left")
+    plt.close(fig)
+    return fig
+
+
+def plot_scale_weights(models: Any, images: torch.Tensor, *, title: str | None = None):
+    """Weights per scale (MSF, MFE) of trained lab networks: their spread over ``images``, one panel per block.
+
+    Each weight is averaged over channels; the dashed line is the uniform weight 1/S. Returns None
+    when no network has weights per scale.
+    """
+    from ..lab import capture_maps
+
+    panels = []
+    for name, model in _models(models).items():
+        captured = capture_maps(model, images)
+        if captured is not None and captured[0].kind == "scales":
+            panels.append((name, captured[0], captured[1]))
+    if not panels:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False, layout="constrained")
+    for ax, (name, probe, weights) in zip(axes[0], panels):
+        n_scales = weights.shape[1]
+        ax.boxplot([weights[:, i].numpy() for i in range(n_scales)], tick_labels=[f"scale {i}" for i in range(n_scales)])
         ax.axhline(1.0 / n_scales, color="gray", linestyle="--", label=f"uniform 1/{n_scales}")
         ax.set_ylabel("weight")
+        ax.set_title(f"{name}: {probe.label}", fontsize=8)
         ax.legend(fontsize=8)
-        ax.set_title(title or f"{name}: {probe.label}\n(over {len(maps)} validation digits)", fontsize=9)
-        plt.close(fig)
-        return fig
-    n = len(maps)
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 0.8, 3.6), squeeze=False, layout="constrained")
-    vmin, vmax = float(maps.min()), float(maps.max())
-    shown = None
-    for i in range(n):
-        top, bottom = axes[0, i], axes[1, i]
-        top.imshow(to_numpy_image(images[i].cpu()), cmap="gray")
-        if labels is not None:
-            top.set_title(f"digit {int(labels[i])}", fontsize=8)
-        shown = bottom.imshow(maps[i].numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
-        top.set_axis_off()
-        bottom.set_axis_off()
-    fig.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.9)
-    fig.suptitle(title or f"{name}: {probe.label}", fontsize=9)
+    fig.suptitle(title or f"weights per scale over {len(images)} validation digits", fontsize=10)
     plt.close(fig)
     return fig
 

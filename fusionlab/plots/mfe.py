@@ -117,35 +117,42 @@ def effective_receptive_fields(block: nn.Module, size: int | None = None, *, sam
     return grad.abs().sum(1).view(4, samples, size, size).mean(1).cpu()
 
 
-def plot_receptive_fields(block: nn.Module, *, size: int | None = None, samples: int = 8, seed: int = 0):
+def plot_receptive_fields(block: nn.Module, *, size: int | None = None, samples: int = 8, seed: int = 0,
+                          erf: torch.Tensor | None = None):
     """Each branch's receptive field on the image grid: the taps (top) and the effective field (bottom).
 
-    Top row: :func:`tap_counts`, log colour scale; the 9 taps of the branch's own dilated kernel
-    are marked with red dots, the receptive field's border with a dashed square.
-    Bottom row: :func:`effective_receptive_fields` of ``block``, each scaled to its maximum,
-    log colour scale (darkest = 10⁻³ of the maximum or less).
+    Top row: :func:`tap_counts`, each branch scaled to its own maximum (square-root colour scale);
+    the 9 taps of the branch's own dilated kernel are marked with red dots, the receptive field's
+    border with a dashed square. Bottom row: :func:`effective_receptive_fields` of ``block`` (or
+    ``erf``, if given: ``(4, S, S)`` as that function returns), each scaled to its maximum, log
+    colour scale (darkest: 10⁻³ of the maximum or less).
     """
     import matplotlib.colors as mcolors
     import matplotlib.patches as mpatches
-    from matplotlib.ticker import MaxNLocator
 
     counts = tap_counts(block, size)
-    erf = effective_receptive_fields(block, counts.shape[-1], samples=samples, seed=seed)
+    n = counts.shape[-1]
+    if erf is None:
+        erf = effective_receptive_fields(block, n, samples=samples, seed=seed)
+    elif tuple(erf.shape) != (4, n, n):
+        raise ValueError(f"plot_receptive_fields: erf must have shape (4, {n}, {n}) to match the tap counts, "
+                         f"got {tuple(erf.shape)}; pass the same size to both.")
     dilations = branch_dilations(block)
     fields = receptive_field_sizes(block)
-    n = counts.shape[-1]
     mid = n // 2
 
     plt = _pyplot()
-    fig, axes = plt.subplots(2, 4, figsize=(12.0, 6.2), layout="constrained")
+    # one colour bar per row and shared axes: constrained layout stays quick
+    fig, axes = plt.subplots(2, 4, figsize=(12.0, 6.2), sharex=True, sharey=True, layout="constrained")
     inputs = ("x", "y0 + x", "y1 + x", "y2 + x")
     extent = (-mid - 0.5, n - mid - 0.5, n - mid - 0.5, -mid - 0.5)  # axes in pixels from the centre
+    cmap = plt.get_cmap("viridis").with_extremes(bad="black")
+    reach = fields[-1] // 2
     for i in range(4):
         top, bottom = axes[0, i], axes[1, i]
-        paths = torch.where(counts[i] > 0, counts[i], torch.nan).numpy()  # no path: NaN, drawn black
-        cmap = plt.get_cmap("viridis").with_extremes(bad="black")
-        shown_counts = top.imshow(paths, cmap=cmap, extent=extent,
-                                  norm=mcolors.PowerNorm(0.5, vmin=0.0, vmax=max(2.0, float(counts[i].max()))))
+        share = counts[i] / counts[i].max()
+        paths = torch.where(counts[i] > 0, share, torch.nan).numpy()  # no path: NaN, drawn black
+        shown_counts = top.imshow(paths, cmap=cmap, extent=extent, norm=mcolors.PowerNorm(0.5, vmin=0.0, vmax=1.0))
         d = dilations[i]
         top.plot([dx * d for dy in (-1, 0, 1) for dx in (-1, 0, 1)],
                  [dy * d for dy in (-1, 0, 1) for dx in (-1, 0, 1)], "o", color="red", markersize=3)
@@ -155,16 +162,17 @@ def plot_receptive_fields(block: nn.Module, *, size: int | None = None, samples:
         for ax in (top, bottom):
             ax.add_patch(mpatches.Rectangle((-half, -half), fields[i], fields[i], fill=False, edgecolor="white",
                                             linestyle="--", linewidth=1))
-            ax.tick_params(labelsize=7)
         top.set_title(f"y{i} = L{i + 1}({inputs[i]}), 3×3, dilation {d}\nfield {fields[i]}×{fields[i]}, "
-                      f"{int(counts[i].sum()):,} paths", fontsize=9)
+                      f"{int(counts[i].sum()):,} paths (max {int(counts[i].max())})", fontsize=9)
         bottom.set_title(f"y{i}: effective field, |∂y{i}[centre]/∂x|", fontsize=9)
         bottom.set_xlabel("pixels from the centre", fontsize=8)
-        bar = fig.colorbar(shown_counts, ax=top, fraction=0.046, pad=0.04, label="paths" if i == 3 else None)
-        bar.locator = MaxNLocator(nbins=5, integer=True)  # path counts are whole numbers
-        bar.update_ticks()
-        fig.colorbar(shown_erf, ax=bottom, fraction=0.046, pad=0.04,
-                     label="relative to the maximum" if i == 3 else None)
+    ticks = sorted({-reach, -dilations[-1], 0, dilations[-1], reach})  # the field's edge and the last taps
+    axes[0, 0].set_xticks(ticks)
+    axes[0, 0].set_yticks(ticks)
+    for ax in axes.flat:
+        ax.tick_params(labelsize=7)
+    fig.colorbar(shown_counts, ax=axes[0, :], shrink=0.9, label="paths / the branch's maximum")
+    fig.colorbar(shown_erf, ax=axes[1, :], shrink=0.9, label="gradient / its maximum")
     axes[0, 0].set_ylabel("paths if every weight were 1\n(red: this layer's 9 taps)", fontsize=9)
     axes[1, 0].set_ylabel(f"this block's weights,\nmean over {samples} random inputs", fontsize=9)
     fig.suptitle("MFE: the receptive field of each branch at the centre pixel (pixels of the input grid)")
