@@ -1,8 +1,6 @@
 """Bad arguments and bad inputs fail with one clear sentence from fusionlab, never deep inside PyTorch."""
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 

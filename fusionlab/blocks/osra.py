@@ -32,6 +32,9 @@ __all__ = ["OSRAttention"]
 
 DEFAULT_MAX_ATTN_BYTES = 256 * 2**20
 
+# torch.compiler.is_exporting arrived in torch 2.4; with older versions an export may trace one block of rows
+_is_exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+
 
 class OSRAttention(nn.Module):
     """Multi-head attention from every pixel to a reduced, overlapping grid of keys and values.
@@ -162,11 +165,11 @@ class OSRAttention(nn.Module):
         rows = max(1, self.max_attn_bytes // (batch * heads * keys * q.element_size()))
         # meta and fake tensors hold no memory: one block (keeps shape traces and FLOP counts fast);
         # but torch.export traces with fake tensors too, and its program must keep the blocks
-        untraced_fake = isinstance(q, FakeTensor) and not torch.compiler.is_exporting()
+        untraced_fake = isinstance(q, FakeTensor) and not _is_exporting()
         if rows >= rows_total or q.is_meta or untraced_fake:
             return attend(q, k, v, bias)
         # an exported program is traced for inference: no backward, so no recomputation
-        save_memory = torch.is_grad_enabled() and not torch.compiler.is_exporting() and any(
+        save_memory = torch.is_grad_enabled() and not _is_exporting() and any(
             t is not None and t.requires_grad for t in (q, k, v, bias)
         )
         blocks = []
