@@ -39,11 +39,12 @@ What is measured, per block of ``fusionlab.BLOCKS`` and per case (the post's dem
   error and the bench exits with status 1;
 * eager CPU latency, eval mode, ``torch.no_grad()``: fusionlab and the post are timed in
   alternating rounds (A B, B A, A B, …; each round repeats the call so that it lasts ≥ 10 ms) for at
-  least ``--min-time`` seconds and 9 rounds. Reported: the median time per call of each, the ratio
-  post / fusionlab of those medians (> 1: fusionlab is faster) and a 95 % distribution-free
-  confidence interval of the median of the per-round ratios. The verdict is "faster" or "slower"
+  least ``--min-time`` seconds and 9 rounds. Reported: the median time per call of each, and
+  post / fusionlab (> 1: fusionlab is faster) as the median of the per-round ratios (each round
+  times both back to back, so a change in the machine's load cancels) with a 95 %
+  distribution-free confidence interval of that median. The verdict is "faster" or "slower"
   only when that interval excludes 1 and the ratio differs from 1 by at least 2 %; otherwise
-  "same";
+  "same". The per-round samples are kept in results.json;
 * ``torch.compile`` latency (inductor, static shapes) at the realistic size, both implementations,
   timed the same way after the first (compiling) call, whose time is reported as ``compile_s``;
   the compiled output is checked against the eager post (rtol = atol = 1e-4);
@@ -352,9 +353,10 @@ def _median_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, f
 
 
 def ratio_stats(post: Sequence[float], ours: Sequence[float]) -> dict[str, Any]:
-    """post / fusionlab: ratio of medians, the interval of the per-round ratios' median, a verdict."""
-    ratio = statistics.median(post) / statistics.median(ours)
+    """post / fusionlab per round (both measured back to back, so a change of machine load cancels):
+    the median of those ratios, its ~95 % interval, the ratio of the two medians, and a verdict."""
     paired = [p / o for p, o in zip(post, ours)]
+    ratio = statistics.median(paired)
     lo, hi = _median_interval(paired)
     if lo > 1 and ratio >= 1 + SAME_WITHIN:
         verdict = "faster"
@@ -362,7 +364,8 @@ def ratio_stats(post: Sequence[float], ours: Sequence[float]) -> dict[str, Any]:
         verdict = "slower"
     else:
         verdict = "same"
-    return {"ratio": ratio, "ratio_ci95": [lo, hi], "verdict": verdict}
+    return {"ratio": ratio, "ratio_ci95": [lo, hi], "verdict": verdict,
+            "ratio_of_medians": statistics.median(post) / statistics.median(ours)}
 
 
 # ----------------------------------------------------------------------------------------
@@ -535,6 +538,7 @@ def _timed_pair(ours: Callable, post: Callable | None, min_time: float, round_se
         "ms": {k: 1e3 * statistics.median(v) for k, v in samples.items()},
         "rounds": len(samples["fusionlab"]),
         "calls_per_round": repeat,
+        "samples_ms": {k: [1e3 * t for t in v] for k, v in samples.items()},  # per round, in order
     }
     if post is not None:
         out.update(ratio_stats(samples["post"], samples["fusionlab"]))
@@ -893,8 +897,9 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def render_markdown(results: Mapping[str, Any], *, heading_level: int = 2) -> str:
-    """The results as Markdown: machine line, targets, latency, compile/memory, panel and notebook tables."""
+def render_markdown(results: Mapping[str, Any], *, heading_level: int = 2, brief: bool = False) -> str:
+    """The results as Markdown: machine line, targets, latency, compile/memory, panel and notebook tables
+    (``brief``: up to the eager latency table only)."""
     h = "#" * heading_level
     m = results["machine"]
     s = results["settings"]
@@ -909,7 +914,8 @@ def render_markdown(results: Mapping[str, Any], *, heading_level: int = 2) -> st
     command = s.get("command") or ("python -m fusionlab.bench" + (" --quick" if s.get("quick") else ""))
     out = [
         f"Measured by `{command}` on {m['date']}: "
-        f"{m['cpu']}, {m['cores']} cores, {m['threads']} torch threads, torch {m['torch']}, "
+        f"{m['cpu']}, {m['cores']} cores, {m['threads']} torch thread{'s' if m['threads'] != 1 else ''}, "
+        f"torch {m['torch']}, "
         f"Python {m['python']}; the bench took {results.get('wall_s', 0) / 60:.1f} min.{load}",
         "",
         _table(["target", "measured", "holds"],
@@ -919,8 +925,8 @@ def render_markdown(results: Mapping[str, Any], *, heading_level: int = 2) -> st
         f"{h}# Latency, eager",
         "",
         "Eval mode, no autograd, float32. fusionlab and the post's code run with the same weights (outputs "
-        "checked equal first) in alternating rounds; times are medians per call. **post / fusionlab** > 1 "
-        "means fusionlab is faster; in brackets the 95 % interval of the per-round ratios' median; "
+        "checked equal first) in alternating rounds; times are medians per call. **post / fusionlab** is the "
+        "median of the per-round ratios (> 1: fusionlab is faster), in brackets its 95 % interval; "
         f"\"same\" when it includes 1 or the difference is under {100 * s.get('same_within', SAME_WITHIN):.0f} %.",
         "",
     ]
@@ -939,6 +945,10 @@ def render_markdown(results: Mapping[str, Any], *, heading_level: int = 2) -> st
         "",
         "\\* FLOPs = 2 × multiply–accumulates of matmul, convolution and attention, counted on the meta "
         "device; element-wise ops count 0. `—`: the post has no code for this block (MSAA, CBAM).",
+    ]
+    if brief:
+        return "\n".join(out) + "\n"
+    out += [
         "",
         f"{h}# `torch.compile` and peak memory",
         "",
@@ -1052,8 +1062,10 @@ def _readme_section(results: Mapping[str, Any]) -> str:
     return (
         "How fast and how big each block is, fusionlab against the post's own code with the same weights. "
         "Rerun it with `python -m fusionlab.bench --readme` (add `--notebooks` to time the course); the numbers "
-        "below are that command's output ([`docs/bench/results.md`](docs/bench/results.md), "
-        "[`results.json`](docs/bench/results.json)).\n\n" + render_markdown(results, heading_level=3)
+        "below are that command's output. `torch.compile` latency, peak memory, the OSRA memory case, "
+        "widget-panel update times and notebook run times: [`docs/bench/results.md`](docs/bench/results.md) "
+        "(raw: [`results.json`](docs/bench/results.json)).\n\n"
+        + render_markdown(results, heading_level=3, brief=True)
     )
 
 

@@ -6,7 +6,8 @@ the saved outputs, runs all cells, waits for the kernel to go idle, and — wher
 widget panel (``block_panel(`` in its code) — presses ArrowRight on the panel's first slider and
 checks that the panel's output (shape flow, cost) changes. Any widget front-end error fails it:
 a ``.jupyter-widgets-error-widget``, the text "Error displaying widget", or a JavaScript exception.
-Each chapter's screenshot goes to ``docs/screenshots/<stem>.png`` (or ``$FUSIONLAB_SCREENSHOT_DIR``).
+Each chapter's screenshot goes to ``artifacts/screenshots/<stem>.png`` (git-ignored); set
+``FUSIONLAB_SCREENSHOT_DIR=docs/screenshots`` to refresh the ones the README shows.
 Notebooks are never saved: autosave is off in the test server's settings.
 
 Needs Debian's ``chromium`` (``make test`` installs it as root). Without it the test skips, except
@@ -26,7 +27,7 @@ import browser_helpers as bh  # noqa: E402  (the test's own helper module, next 
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-SCREENSHOTS = Path(os.environ.get("FUSIONLAB_SCREENSHOT_DIR", ROOT / "docs" / "screenshots"))
+SCREENSHOTS = Path(os.environ.get("FUSIONLAB_SCREENSHOT_DIR", ROOT / "artifacts" / "screenshots"))
 # seconds one Run All may take: a hang guard only, generous for a busy 2-core machine
 RUN_TIMEOUT = float(os.environ.get("FUSIONLAB_BROWSER_RUN_TIMEOUT", 1800))
 

@@ -12,7 +12,7 @@ from fusionlab import lab
 from fusionlab.cost import count_params
 from fusionlab.lab import LabNet, Slot, build_model, capture_maps, compare, lab_sizes, scale_views, train
 
-SIZE = 16  # the lab's default digit size
+SIZE = 12  # the lab's default digit size
 CHANNELS = 16
 
 
@@ -114,7 +114,7 @@ def test_tuple_output_is_summed():
 
 
 def test_fixed_hw_block_is_built_for_the_lab_size():
-    for size in (8, 16):
+    for size in (8, 12, 16):
         slot = Slot("cbam_joint", CHANNELS, size)
         assert slot.block.HW == size * size
         slot.eval()(torch.randn(2, CHANNELS, size, size))
@@ -149,7 +149,8 @@ def test_baseline_is_stem_pool_linear():
 
 
 def test_baseline_learns_far_above_chance():
-    # measured: seeds 0–4 reach 0.892, 0.875, 0.858, 0.850, 0.894 after 5 epochs (chance: 0.10)
+    # measured: seeds 0–4 reach 0.906, 0.908, 0.872, 0.881, 0.900 after 5 epochs (chance: 0.10);
+    # untrained networks score 0.006–0.106
     untrained = lab.evaluate(build_model(None, seed=0), lab.load_digits_split(SIZE).x_val, lab.load_digits_split(SIZE).y_val)
     assert untrained < 0.3  # the threshold below is not reached without learning
     result = train(None, epochs=5, seed=0, progress=False)
