@@ -912,6 +912,7 @@ def render_markdown(results: Mapping[str, Any], *, heading_level: int = 2, brief
                      "noisy; the ratios, measured in alternating rounds, are what to read")
         load += "."
     command = s.get("command") or ("python -m fusionlab.bench" + (" --quick" if s.get("quick") else ""))
+    command = " ".join(a for a in command.split() if a not in ("-v", "--verbose"))  # logging only
     out = [
         f"Measured by `{command}` on {m['date']}: "
         f"{m['cpu']}, {m['cores']} cores, {m['threads']} torch thread{'s' if m['threads'] != 1 else ''}, "
@@ -971,7 +972,8 @@ def render_markdown(results: Mapping[str, Any], *, heading_level: int = 2, brief
     out += [
         "",
         "Compiled: `torch.compile` (inductor, static shapes) at the realistic size, timed like eager after "
-        "the first call (which compiles); outputs checked against the eager post. Peak MiB: bytes allocated "
+        "the first call (which compiles; inductor's on-disk cache makes a rerun's first call take seconds "
+        "where a cold one takes 10–40 s here); outputs checked against the eager post. Peak MiB: bytes allocated "
         "by torch's CPU allocator during one eager forward (inputs and weights excluded, output included), "
         "from `torch.profiler` with `profile_memory=True`.",
     ]
@@ -1131,7 +1133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the command as typed (minus the output folder), so the report says how it was made
         typed = list(argv if argv is not None else sys.argv[1:])
         shown = [a for i, a in enumerate(typed)
-                 if not (a == "--out" or a.startswith("--out=") or (i and typed[i - 1] == "--out"))]
+                 if not (a in ("--out", "-v", "--verbose") or a.startswith("--out=") or (i and typed[i - 1] == "--out"))]
         results["settings"]["command"] = " ".join(["python -m fusionlab.bench", *shown])
         results = _jsonable(results)
         sys.stdout.write(render_text(results))

@@ -50,3 +50,19 @@ def test_teaching_tools_import_only_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_setup_uses_one_thread_on_small_machines_unless_told(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr("os.cpu_count", lambda: 2)
+        setup()
+        assert torch.get_num_threads() == 1
+        setup(threads=2)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr("os.cpu_count", lambda: 16)
+        torch.set_num_threads(3)
+        setup()
+        assert torch.get_num_threads() == 3, "on a larger machine torch's own choice is kept"
+    finally:
+        torch.set_num_threads(before)
