@@ -235,3 +235,26 @@ def test_capture_maps_shapes_and_ranges(name):
 
 def test_capture_maps_baseline_has_none():
     assert capture_maps(build_model(None), torch.zeros(2, 1, SIZE, SIZE)) is None
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_lab_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fusionlab.plots.lab import plot_comparison, plot_history, plot_scale_weights, show_lab_maps
+
+    comparison = compare([None, "safm"], seeds=(0, 1), epochs=1, channels=CHANNELS, n_train=64, progress=False)
+    assert len(plot_comparison(comparison).axes) == 2
+    history = plot_history(comparison.results)
+    assert len(history.axes[0].get_lines()) == 2  # one mean line per block
+    models = {name: build_model(name, seed=0, channels=CHANNELS) for name in lab.MAPS}
+    images = lab.load_digits_split(SIZE).x_val[:3]
+    spatial = [n for n, p in lab.MAPS.items() if p.kind == "spatial"]
+    figure = show_lab_maps(models, images, labels=[0, 1, 2])
+    # the digits' row plus one row per spatial map, three digits each (colour bars are extra axes)
+    assert sum(1 for ax in figure.axes if ax.images and ax.get_label() != "<colorbar>") == 3 * (1 + len(spatial))
+    assert len(plot_scale_weights(models, images).axes) == len(lab.MAPS) - len(spatial)
+    assert show_lab_maps(build_model(None), images) is None and plot_scale_weights(build_model("safm"), images) is None

@@ -53,21 +53,33 @@ def plot_comparison(comparison: Any, *, title: str | None = None):
 
 
 def plot_history(results: Sequence[Any], *, title: str | None = None):
-    """Validation accuracy after each epoch, one line per run (:class:`fusionlab.lab.LabResult`)."""
+    """Validation accuracy after each epoch, one line per block (:class:`fusionlab.lab.LabResult` runs).
+
+    Several seeds of one block are drawn as their mean with a band of ± one standard deviation.
+    """
+    import numpy as np
+
     results = list(results)
     if not results:
         raise ValueError("plot_history: no results to plot.")
+    by_block: dict[str, list] = {}
+    for r in results:
+        by_block.setdefault(r.block, []).append(r)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
-    colours: dict[str, str] = {}
-    for r in results:
-        colour = colours.setdefault(r.block, f"C{len(colours) % 10}")
-        epochs = [h["epoch"] for h in r.history]
-        label = r.block if sum(q.block == r.block for q in results[: results.index(r)]) == 0 else None
-        ax.plot(epochs, [h["val_accuracy"] for h in r.history], "o-", color=colour, alpha=0.8, label=label)
+    for i, (name, runs) in enumerate(by_block.items()):
+        epochs = min(len(r.history) for r in runs)
+        acc = np.array([[h["val_accuracy"] for h in r.history[:epochs]] for r in runs])  # (seeds, epochs)
+        x = np.arange(1, epochs + 1)
+        label = name if len(runs) == 1 else f"{name} ({len(runs)} seeds)"
+        ax.plot(x, acc.mean(0), "o-", color=f"C{i % 10}", label=label, markersize=4)
+        if len(runs) > 1:
+            ax.fill_between(x, acc.mean(0) - acc.std(0, ddof=1), acc.mean(0) + acc.std(0, ddof=1), color=f"C{i % 10}",
+                            alpha=0.15)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
-    ax.legend(fontsize=8, ncols=2)
+    ax.set_xticks(np.arange(1, max(len(r.history) for r in results) + 1))
+    ax.legend(fontsize=7, ncols=2)
     ax.set_title(title or "learning curves")
     plt.close(fig)
     return fig
