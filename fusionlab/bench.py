@@ -28,7 +28,7 @@ Flags:
                         ``<out>/results.json``
 
 What is measured, per block of ``fusionlab.BLOCKS`` and per case (the post's demo size from
-``spec.sizes``, and one realistic size per block, :data:`REALISTIC`):
+``spec.sizes``, and one realistic size per block, ``spec.realistic``):
 
 * parameters and FLOPs (:func:`fusionlab.cost.count_params`, :func:`fusionlab.cost.count_flops`,
   on ``meta``: 2 × MACs of matmul/conv/attention; element-wise ops count 0);
@@ -100,7 +100,6 @@ from .cost import count_flops, count_params
 from .registry import BLOCKS, BlockSpec
 
 __all__ = [
-    "REALISTIC",
     "MEMORY_CASES",
     "SPEEDUP_TARGETS",
     "Case",
@@ -132,26 +131,6 @@ README = ROOT / "README.md"
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 README_HEADING = "## Performance"
 README_BEFORE = "## Launch anywhere"
-
-# One realistic size per block, beside the post's demo size (``spec.sizes``). Why these:
-REALISTIC: dict[str, dict[str, Any]] = {
-    # GMAN's traffic setting: PeMS-Bay's 325 sensors × 12 time steps, D = 64, batch 16 (B, N, T, C)
-    "gated_fusion": {"sizes": {"B": 16, "H": 325, "W": 12, "C": 64}},
-    # the post's 4×3×2×2 demo is a toy; four 64-channel maps at 96×96, a mid-level decoder scale
-    "msf": {"sizes": {"B": 1, "C": 64, "H": 96, "W": 96}},
-    # the post's demo, (1, 64, 192, 192), is already a realistic feature map: no second size
-    "mfe": {"sizes": {}},
-    # the post's demo, (1, 36, 224, 224), is SAFMN's width at an image-sized map: no second size
-    "safm": {"sizes": {}},
-    # a stage-1 map of an ImageNet backbone at 224² (56×56), the post's 64 channels and sr_ratio=2
-    "osra": {"sizes": {"B": 1, "C": 64, "H": 56, "W": 56}},
-    # the registry's default (three scales at 64×64) is CM-UNet-like already: no second size
-    "msaa": {"sizes": {}},
-    # 256 channels at 14×14 (a late backbone stage); the joint MLP grows with H·W, so the post keeps maps small
-    "cbam_joint": {"sizes": {"B": 1, "C": 256, "H": 14, "W": 14}},
-    # CBAM in a ResNet-50 bottleneck of stage 1: 256 channels at 56×56
-    "cbam": {"sizes": {"B": 1, "C": 256, "H": 56, "W": 56}},
-}
 
 # Memory-only cases (one forward each, in a fresh process), keyed by block name.
 MEMORY_CASES: dict[str, dict[str, Any]] = {
@@ -203,20 +182,14 @@ def _quick_sizes(spec: BlockSpec, sizes: Mapping[str, int]) -> dict[str, int]:
 
 
 def cases_for(spec: BlockSpec, *, quick: bool = False) -> list[Case]:
-    """The demo case and, if :data:`REALISTIC` names another size, the realistic one."""
+    """The demo case and, if ``spec.realistic`` names another size, the realistic one."""
     demo = spec.resolve()
     if quick:
         return [Case(spec.name, "demo (quick)", _quick_sizes(spec, demo))]
-    extra = REALISTIC.get(spec.name)
-    if extra is None:
-        # a block registered after this table was written: its demo size only, and a note in the log
-        log.info("%s: no realistic size in fusionlab.bench.REALISTIC; benchmarking the demo size only", spec.name)
-        return [Case(spec.name, "demo", demo)]
-    realistic = spec.resolve(extra.get("sizes"))
-    hparams = dict(extra.get("hparams", {}))
-    if realistic == demo and not hparams:
+    realistic = spec.resolve(spec.realistic)
+    if realistic == demo:
         return [Case(spec.name, "demo = realistic", demo)]
-    return [Case(spec.name, "demo", demo), Case(spec.name, "realistic", realistic, hparams)]
+    return [Case(spec.name, "demo", demo), Case(spec.name, "realistic", realistic)]
 
 
 def _randomise_batchnorm(module: nn.Module, gen: torch.Generator) -> None:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import fmt_shape, positive_int
-from .registry import BLOCKS, BlockSpec
+from .registry import BLOCKS, BlockSpec, MapProbe
 
 __all__ = [
     "Digits",
@@ -53,7 +53,6 @@ __all__ = [
     "compare",
     "capture_maps",
     "torch_threads",
-    "MAPS",
     "BASELINE",
 ]
 
@@ -61,13 +60,6 @@ BATCH = "B"
 SPATIAL = ("H", "W")
 BASELINE = "baseline"  # the label of the run without a block
 NUM_CLASSES = 10
-
-# The one table of per-block exceptions: hyperparameters the lab sets, as a function of the
-# slot's channel count C, instead of the registry's defaults (the post's demo sizes).
-LAB_HPARAMS: dict[str, Callable[[int], dict[str, Any]]] = {
-    "msaa": lambda channels: {"out_channels": channels},  # C in, C out, like every other block
-}
-
 
 # ----------------------------------------------------------------------------- data
 
@@ -204,7 +196,7 @@ class Slot(nn.Module):
             canonical = [BATCH, _channel_name(spec, input_name, names), *SPATIAL]
             self.permutations.append(tuple(canonical.index(n) for n in names))
         self.sizes = lab_sizes(spec, channels, size)
-        self.hparams = {**LAB_HPARAMS.get(spec.name, lambda c: {})(channels), **hparams}
+        self.hparams = {**spec.lab_hparams(channels), **hparams}
         self.block = spec.build(sizes=self.sizes, **self.hparams)
         self.out_channels, self.out_size = self._probe()
 
@@ -590,44 +582,15 @@ def compare(
 # ----------------------------------------------------------------------------- maps
 
 
-@dataclass(frozen=True)
-class MapProbe:
-    """Where a block's gate or attention map is read: a forward hook on ``module`` (a path inside
-    the block, "" for the block itself) and a function of the hook's (module, inputs, output)."""
-
-    label: str  # what the map is
-    module: str
-    read: Any  # (module, args, output) -> (B, H, W) spatial map, or (B, S) weights per scale
-    kind: str = "spatial"  # "spatial" or "scales"
-
-
-# The maps the trained networks show. OSRA's attention probabilities stay inside the fused
-# attention kernel (chapter 05 draws them), so it has no entry.
-MAPS: dict[str, MapProbe] = {
-    "gated_fusion": MapProbe(
-        "gate z, mean over channels (1: the full-resolution view x1, 0: the pooled view x2)",
-        "", lambda m, args, out: m.gate(*args).mean(-1)),  # (B, H, W, C) -> (B, H, W)
-    "safm": MapProbe("modulation map GELU(aggr(·)), mean over channels", "act",
-                     lambda m, args, out: out.mean(1)),  # read before forward's in-place product
-    "cbam_joint": MapProbe("spatial weights M_s", "", lambda m, args, out: m.weights(*args)[1][:, 0]),
-    "cbam": MapProbe("spatial weights M_s (on the channel-refined map)", "spatial_bn",
-                     lambda m, args, out: torch.sigmoid(out)[:, 0]),
-    "msaa": MapProbe("spatial attention SA(s)", "fusion_conv.spatial_attention", lambda m, args, out: out[:, 0]),
-    "msf": MapProbe("weight of each input scale, mean over channels", "",
-                    lambda m, args, out: m.weights(*args).mean(-1), kind="scales"),  # (B, 4, C) -> (B, 4)
-    "mfe": MapProbe("weight of each extracted scale, mean over channels", "",
-                    lambda m, args, out: m.weights(*args).mean(-1), kind="scales"),
-}
-
-
 @torch.no_grad()
 def capture_maps(model: LabNet, images: torch.Tensor) -> tuple[MapProbe, torch.Tensor] | None:
     """Run ``model`` (eval mode) on ``images`` (B, 1, S, S) and read its block's map with a forward hook.
 
     Returns ``(probe, map)`` with map ``(B, H, W)`` (spatial) or ``(B, S)`` (one weight per scale),
-    on the CPU; None when the block has no entry in :data:`MAPS` (or the model is the baseline).
+    on the CPU; None when the block's registry entry has no ``map_probe`` (or the model is the baseline).
     """
-    probe = MAPS.get(model.block_name)
+    spec = BLOCKS.get(model.block_name)
+    probe = spec.map_probe if spec is not None else None
     if probe is None or model.block is None:
         return None
     target = model.block.get_submodule(probe.module) if probe.module else model.block

@@ -29,7 +29,18 @@ from .blocks.msf import MSFBlock
 from .blocks.osra import OSRAttention
 from .blocks.safm import SAFM
 
-__all__ = ["BlockSpec", "BLOCKS", "register"]
+__all__ = ["BlockSpec", "BLOCKS", "MapProbe", "register"]
+
+
+@dataclass(frozen=True)
+class MapProbe:
+    """Where a block's gate or attention map is read: a forward hook on ``module`` (a path inside
+    the block, "" for the block itself) and a function of the hook's (module, inputs, output)."""
+
+    label: str  # what the map is
+    module: str
+    read: Callable  # (module, args, output) -> (B, H, W) spatial map, or (B, S) weights per scale
+    kind: str = "spatial"  # "spatial" or "scales"
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,12 @@ class BlockSpec:
     hparams: Mapping[str, Any] = field(default_factory=dict)  # default hyperparameters
     choices: Mapping[str, Sequence] = field(default_factory=dict)  # values widgets/tests may pick, per dim or hparam
     tie: Callable[[Mapping[str, int]], dict] = lambda sizes: {}  # constructor args that follow from the sizes
+    # one realistic size for the benchmark beside the post's demo size; None: the demo is realistic already
+    realistic: Mapping[str, int] | None = None
+    # hyperparameters the capstone lab sets, as a function of its slot's channel count C
+    lab_hparams: Callable[[int], dict] = lambda channels: {}
+    # the gate or attention map the lab and chapters draw; None where it stays inside a fused kernel
+    map_probe: MapProbe | None = None
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -132,6 +149,10 @@ register(
         choices={"B": range(1, 9), "H": range(1, 257), "W": range(1, 257), "C": range(1, 257),
                  "variant": ("blog", "paper")},
         tie=lambda s: {"dim": s["C"]},
+        # GMAN's traffic setting: PeMS-Bay's 325 sensors × 12 time steps, D = 64, batch 16 (B, T, N, C)
+        realistic={"B": 16, "H": 325, "W": 12, "C": 64},
+        map_probe=MapProbe("gate z, mean over channels (1: the full-resolution view x1, 0: the pooled view x2)",
+                           "", lambda m, args, out: m.gate(*args).mean(-1)),  # (B, H, W, C) -> (B, H, W)
     )
 )
 
@@ -153,6 +174,10 @@ register(
         hparams={"variant": "blog"},
         choices={**_IMAGE, "C": range(1, 257), "variant": ("blog", "paper")},
         tie=lambda s: {"in_channels": s["C"]},
+        # the post's 4×3×2×2 demo is a toy; four 64-channel maps at 96×96, a mid-level decoder scale
+        realistic={"B": 1, "C": 64, "H": 96, "W": 96},
+        map_probe=MapProbe("weight of each input scale, mean over channels", "",
+                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales"),  # (B, 4, C) -> (B, 4)
     )
 )
 
@@ -173,6 +198,9 @@ register(
         choices={**_IMAGE, "C": range(1, 257), "atrous_rates": ((2, 4, 8), (1, 2, 3), (1, 2, 4), (6, 12, 18)),
                  "variant": ("blog", "paper")},
         tie=lambda s: {"in_channels": s["C"]},
+        # realistic: the post's demo, (1, 64, 192, 192), is already a realistic feature map
+        map_probe=MapProbe("weight of each extracted scale, mean over channels", "",
+                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales"),
     )
 )
 
@@ -193,6 +221,9 @@ register(
         # C a multiple of 12 splits into any of the level counts; 8×8 is the smallest map for 4 levels
         choices={**_IMAGE, "C": range(12, 257, 12), "H": range(8, 257), "W": range(8, 257), "n_levels": (1, 2, 3, 4)},
         tie=lambda s: {"dim": s["C"]},
+        # realistic: the post's demo, (1, 36, 224, 224), is SAFMN's width at an image-sized map
+        map_probe=MapProbe("modulation map GELU(aggr(·)), mean over channels", "act",
+                           lambda m, args, out: out.mean(1)),  # read before forward's in-place product
     )
 )
 
@@ -214,6 +245,9 @@ register(
         choices={**_IMAGE, "C": range(8, 257, 8), "num_heads": (1, 2, 4, 8), "qk_scale": (None, 0.125, 0.25, 0.5, 1.0),
                  "attn_drop": (0.0, 0.1, 0.2, 0.5), "sr_ratio": (1, 2, 4, 8), "variant": ("blog", "paper")},
         tie=lambda s: {"dim": s["C"]},
+        # a stage-1 map of an ImageNet backbone at 224² (56×56), the post's 64 channels and sr_ratio=2;
+        # no map_probe: the attention probabilities stay inside the fused kernel (chapter 05 draws them)
+        realistic={"B": 1, "C": 64, "H": 56, "W": 56},
     )
 )
 
@@ -235,6 +269,10 @@ register(
         choices={**_IMAGE, "C1": range(1, 257), "C2": range(1, 257), "C4": range(1, 257),
                  "out_channels": range(16, 257), "factor": (1.0, 2.0, 4.0)},
         tie=lambda s: {"in_channels": s["C1"] + s["C2"] + s["C4"]},
+        # realistic: the default (three scales at 64×64) is CM-UNet-like already
+        lab_hparams=lambda channels: {"out_channels": channels},  # C in, C out, like every other block
+        map_probe=MapProbe("spatial attention SA(s)", "fusion_conv.spatial_attention",
+                           lambda m, args, out: out[:, 0]),
     )
 )
 
@@ -256,6 +294,9 @@ register(
         choices={**_IMAGE, "H": range(1, 65), "W": range(1, 65), "C": range(16, 257),
                  "reduction": (1, 2, 4, 8, 16), "kernel_size": tuple(range(1, 50, 2))},
         tie=lambda s: {"channel": s["C"], "HW": s["H"] * s["W"]},
+        # 256 channels at 14×14 (a late backbone stage); the joint MLP grows with H·W, so the post keeps maps small
+        realistic={"B": 1, "C": 256, "H": 14, "W": 14},
+        map_probe=MapProbe("spatial weights M_s", "", lambda m, args, out: m.weights(*args)[1][:, 0]),
     )
 )
 
@@ -275,5 +316,9 @@ register(
         hparams={"reduction": 16, "kernel_size": 7},
         choices={**_IMAGE, "C": range(16, 257), "reduction": (1, 2, 4, 8, 16), "kernel_size": (1, 3, 5, 7, 9)},
         tie=lambda s: {"channels": s["C"]},
+        # CBAM in a ResNet-50 bottleneck of stage 1: 256 channels at 56×56
+        realistic={"B": 1, "C": 256, "H": 56, "W": 56},
+        map_probe=MapProbe("spatial weights M_s (on the channel-refined map)", "spatial_bn",
+                           lambda m, args, out: torch.sigmoid(out)[:, 0]),
     )
 )

@@ -102,7 +102,7 @@ def show_lab_maps(models: Any, images: torch.Tensor, *, labels: Sequence[int] | 
         images: digits ``(N, 1, S, S)`` (standardised, as :func:`fusionlab.lab.load_digits_split` gives them).
         labels: their classes, shown over the digits.
 
-    The digits are the top row; each block with a spatial map (see :data:`fusionlab.lab.MAPS`) adds a
+    The digits are the top row; each block with a spatial map (see its registry entry's ``map_probe``) adds a
     row, with its own colour scale. Returns None when no network has a spatial map; weights per
     scale (MSF, MFE) are drawn by :func:`plot_scale_weights`.
     """
