@@ -18,10 +18,9 @@ __all__ = ["eval_mode"]
 def eval_mode(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
     """Run the body with ``module`` (and all its submodules) in eval mode; restore each one's flag after.
 
-    >>> bn = nn.BatchNorm1d(3).eval()
+    >>> bn = nn.BatchNorm1d(3)
     >>> net = nn.Sequential(nn.Linear(3, 3), bn).train()
-    >>> bn.eval()  # frozen statistics inside a training model
-    BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+    >>> _ = bn.eval()  # frozen statistics inside a training model
     >>> with eval_mode(net):
     ...     net.training
     False
