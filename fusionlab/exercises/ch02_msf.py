@@ -1,0 +1,148 @@
+"""Chapter 02, multi-scale selective fusion (SHISRCNet): write ``MSFblock``.
+
+w = softmax over the 4 scales of σ(SE_i(GAP(x_i))), out = project(Σ_i w_i ⊙ x_i).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..registry import BLOCKS
+from ._core import ConceptExercise, ModuleExercise
+
+CHAPTER = "02"
+
+TEXT = {
+    "en": {
+        "msf_block": {
+            "ref": "the post's",
+            "title": "Build MSFblock",
+            "prompt": "Write the post's MSFblock(in_channels): for each input x_i (B, C, H, W) pool to (B, C, 1, 1), "
+                      "apply SE_i (a oneConv whose .conv is a Sequential holding one bias-free 1×1 conv), stack the "
+                      "four to (B, C, 4, 1), take softmax over the scales of their sigmoid, weight and sum the "
+                      "inputs, then project = Sequential(1×1 conv without bias, BatchNorm2d, ReLU). "
+                      "Check it with check(MSFblock).",
+            "what": "MSFblock class", "post_class": "MSFblock", "signature": "MSFblock(in_channels)",
+            "mistakes": {
+                "softmax_channels": "the softmax runs over the channels instead of over the 4 scales "
+                                    "(dim=1 instead of dim=2 of the (B, C, 4, 1) stack)",
+                "no_sigmoid": "the sigmoid is missing: the post takes softmax(σ(logits)), not softmax(logits)",
+                "no_softmax": "the softmax is missing: σ(logits) alone does not make the 4 weights of a channel sum to 1",
+                "max_pool": "max pooling instead of global average pooling (GAP) before SE_i",
+                "shared_se": "every scale goes through SE1: each scale x_i has its own SE_{i+1}",
+            },
+        },
+        "weight_range": {
+            "title": "How selective is the softmax?",
+            "question": "MSF takes softmax over the 4 scales of σ(l_i). Whatever the logits l_i, each weight lies in:",
+            "options": ["(0, 1): any value, a scale can win outright",
+                        "about [0.109, 0.475]: 1/(1 + 3e) to e/(e + 3)",
+                        "exactly 0.25",
+                        "[0, 0.5]"],
+            "why": [
+                "σ(l) lies in (0, 1), so the softmax inputs differ by less than 1 and no weight can approach 0 or 1.",
+                "With σ ∈ (0, 1) the extremes are one input at 0 and three at 1 (1/(1 + 3e) ≈ 0.109) or one at 1 and "
+                "three at 0 (e/(e + 3) ≈ 0.475): the weights never stray far from 1/4.",
+                "Only when the four logits are equal; different logits give different weights.",
+                "The weights never reach 0 (each is ≥ 1/(1 + 3e) ≈ 0.109) nor 0.5.",
+            ],
+        },
+        "weight_shape": {
+            "title": "How many weights?",
+            "question": "For inputs of shape (B, C, H, W), what shape do the fusion weights have (after softmax)?",
+            "options": ["(B, 4): one weight per scale", "(B, C, 4, 1): one weight per channel and scale",
+                        "(B, 4, H, W): one weight per pixel and scale", "(B, C, H, W)"],
+            "why": [
+                "Each SE_i keeps all C channels: a scale gets a different weight in every channel.",
+                "GAP keeps C values per scale, SE_i maps C → C, the 4 are stacked on dim 2: (B, C, 4, 1); the softmax "
+                "over dim 2 makes each channel's 4 weights sum to 1.",
+                "GAP removes H and W before the weights are computed: the weights are the same at every pixel.",
+                "That is the shape of the output, not of the weights.",
+            ],
+        },
+    }
+}
+
+
+class oneConv(nn.Module):
+    """The post's SE layer: a bias-free 1×1 conv inside a Sequential (state_dict key conv.0.weight)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False))
+
+    def forward(self, x):  # (B, C, 1, 1) -> (B, C, 1, 1)
+        return self.conv(x)
+
+
+class MSFblock(nn.Module):
+    """softmax over scales of σ(SE_i(GAP(x_i))) weights the four inputs; project mixes the sum."""
+
+    def __init__(self, in_channels):
+        super().__init__()
+        c = in_channels
+        self.project = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+        self.SE1 = oneConv(c)
+        self.SE2 = oneConv(c)
+        self.SE3 = oneConv(c)
+        self.SE4 = oneConv(c)
+
+    def weights(self, xs):  # four (B, C, H, W) -> (B, C, 4, 1)
+        ses = (self.SE1, self.SE2, self.SE3, self.SE4)
+        logits = torch.cat([se(x.mean(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2)  # (B, C, 4, 1)
+        return torch.softmax(torch.sigmoid(logits), dim=2)  # over the 4 scales, per channel
+
+    def forward(self, x0, x1, x2, x3):  # each (B, C, H, W)
+        xs = (x0, x1, x2, x3)
+        w = self.weights(xs)  # (B, C, 4, 1)
+        fused = sum(w[:, :, i:i + 1] * x for i, x in enumerate(xs))  # (B, C, 1, 1) ⊙ (B, C, H, W), summed
+        return self.project(fused)  # (B, C, H, W)
+
+
+class _SoftmaxChannels(MSFblock):
+    def weights(self, xs):
+        ses = (self.SE1, self.SE2, self.SE3, self.SE4)
+        logits = torch.cat([se(x.mean(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2)
+        return torch.softmax(torch.sigmoid(logits), dim=1)
+
+
+class _NoSigmoid(MSFblock):
+    def weights(self, xs):
+        ses = (self.SE1, self.SE2, self.SE3, self.SE4)
+        return torch.softmax(torch.cat([se(x.mean(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2), dim=2)
+
+
+class _NoSoftmax(MSFblock):
+    def weights(self, xs):
+        ses = (self.SE1, self.SE2, self.SE3, self.SE4)
+        return torch.sigmoid(torch.cat([se(x.mean(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2))
+
+
+class _MaxPool(MSFblock):
+    def weights(self, xs):
+        ses = (self.SE1, self.SE2, self.SE3, self.SE4)
+        logits = torch.cat([se(x.amax(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2)
+        return torch.softmax(torch.sigmoid(logits), dim=2)
+
+
+class _SharedSE(MSFblock):
+    def weights(self, xs):
+        logits = torch.cat([self.SE1(x.mean(dim=(2, 3), keepdim=True)) for x in xs], dim=2)
+        return torch.softmax(torch.sigmoid(logits), dim=2)
+
+
+def _texts(name):
+    return {lang: table[name] for lang, table in TEXT.items()}
+
+
+EXERCISES = [
+    ModuleExercise(
+        CHAPTER, "msf_block", "build", _texts("msf_block"),
+        reference=BLOCKS["msf"].cls, kwargs={"in_channels": 4}, input_shapes=[(2, 4, 3, 3)] * 4,
+        solution_cls=MSFblock, helpers=(oneConv,),
+        mistakes={"softmax_channels": _SoftmaxChannels, "no_sigmoid": _NoSigmoid, "no_softmax": _NoSoftmax,
+                  "max_pool": _MaxPool, "shared_se": _SharedSE},
+    ),
+    ConceptExercise(CHAPTER, "weight_range", "concept", _texts("weight_range"), correct=1),
+    ConceptExercise(CHAPTER, "weight_shape", "concept", _texts("weight_shape"), correct=1),
+]
