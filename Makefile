@@ -13,15 +13,28 @@ SYSTEM_PACKAGES ?= graphviz chromium
 
 .PHONY: lab test install system-packages clean
 
+# scripts/lab.py adapts JupyterLab to the machine: browser on a desktop; on a headless server, over
+# SSH or in a container, the address with its token (and an ssh -L line); --allow-root as root; a
+# busy port moves on. Options: make lab LAB_ARGS="--port 9000 --ip 127.0.0.1" (see the script).
+# The lab itself needs only graphviz (chromium is for the browser test).
+LAB_ARGS ?=
+lab: SYSTEM_PACKAGES = graphviz
 lab: install system-packages
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/python scripts/lab.py $(LAB_ARGS)
 
 test: install system-packages
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
+# the heavier checks `make test` leaves out (marker slow_extra, deselected in pyproject.toml)
+.PHONY: test-slow
+test-slow: install system-packages
+	$(BIN)/python -m pytest tests -m slow_extra -p no:cacheprovider
+
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# order-only: the stamp's name already holds the files' checksum, so a fresh clone (new mtimes,
+# same content) reuses an up-to-date environment, e.g. VENV=/path/to/.venv make lab
+$(STAMP): | requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("fusionlab needs Python >= 3.10, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
