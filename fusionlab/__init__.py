@@ -4,8 +4,10 @@ Blocks (each one module under ``fusionlab.blocks``, each registered in ``fusionl
 need only torch. The teaching tools that draw or show widgets import matplotlib, ipywidgets
 or torchviz when first used (``pip install "fusionlab[course]"``).
 
-Names are imported on first use (except ``cost`` and ``trace``, see the end of this file),
-so ``import fusionlab`` does not import matplotlib, ipywidgets or torchviz.
+Names are imported on first use, so ``import fusionlab`` does not import matplotlib, ipywidgets
+or torchviz. No module shares a function's name: ``fusionlab.cost`` lives in ``fusionlab.costs``;
+``fusionlab.trace`` is ``fusionlab.course.trace``, the generic ``fusionlab.tracing.trace`` given the
+registry's dimension names for a registered block.
 """
 from __future__ import annotations
 
@@ -27,17 +29,18 @@ _EXPORTS = {
     "CBAM": "fusionlab.blocks.cbam",
     "BLOCKS": "fusionlab.registry",
     "BlockSpec": "fusionlab.registry",
-    "trace": "fusionlab.trace",
-    "Trace": "fusionlab.trace",
-    "TraceRow": "fusionlab.trace",
-    "cost": "fusionlab.cost",
-    "count_params": "fusionlab.cost",
-    "count_flops": "fusionlab.cost",
-    "cpu_latency": "fusionlab.cost",
-    "cost_growth": "fusionlab.cost",
-    "count_buffers": "fusionlab.cost",
-    "Cost": "fusionlab.cost",
-    "CostGrowth": "fusionlab.cost",
+    "trace": "fusionlab.course",  # the registry's names for a registered block; fusionlab.tracing.trace is generic
+    "Trace": "fusionlab.tracing",
+    "TraceRow": "fusionlab.tracing",
+    "TraceError": "fusionlab.tracing",
+    "cost": "fusionlab.costs",
+    "count_params": "fusionlab.costs",
+    "count_flops": "fusionlab.costs",
+    "cpu_latency": "fusionlab.costs",
+    "cost_growth": "fusionlab.widgets",  # by registry name or spec; fusionlab.costs.cost_growth takes a factory
+    "count_buffers": "fusionlab.costs",
+    "Cost": "fusionlab.costs",
+    "CostGrowth": "fusionlab.costs",
     "block_panel": "fusionlab.widgets",
     "PanelState": "fusionlab.widgets",
     "autograd_graph": "fusionlab.graph",
@@ -64,11 +67,3 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
-
-
-
-# ``cost`` and ``trace`` name both a submodule and the function it exports. Importing a
-# submodule binds the package attribute to the module, so bind the functions once, here,
-# after their modules are loaded; later imports of the submodules do not rebind them.
-from .cost import cost  # noqa: E402
-from .trace import trace  # noqa: E402

@@ -7,6 +7,7 @@ device, under ``torch.compile`` (they become guards) and cost nothing measurable
 """
 from __future__ import annotations
 
+import numbers
 from typing import Iterable, Sequence
 
 import torch
@@ -18,23 +19,33 @@ def fmt_shape(shape: Iterable[int]) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+def is_int(value) -> bool:
+    """Any integral number (``int``, ``np.int64``, …) but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """Any real number (``float``, ``np.float32``, ``int``, …) but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def positive_int(owner: str, name: str, value, *, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int ≥ ``minimum``, else raise a clear error."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Return ``value`` as an int if it is an integral number ≥ ``minimum``, else raise a clear error."""
+    if not is_int(value):
         raise TypeError(f"{owner}: {name} must be an int ≥ {minimum}, got {value!r} ({type(value).__name__}).")
     if value < minimum:
         raise ValueError(f"{owner}: {name} must be an int ≥ {minimum}, got {value}.")
-    return value
+    return int(value)
 
 
 def positive_number(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if not is_real(value) or not value > 0:
         raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}.")
     return float(value)
 
 
 def probability(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+    if not is_real(value) or not 0.0 <= value < 1.0:
         raise ValueError(f"{owner}: {name} must be a probability in [0, 1), got {value!r}.")
     return float(value)
 
@@ -53,6 +64,25 @@ def floating_tensor(owner: str, name: str, x) -> None:
             f"{owner}: {name} must be a floating-point tensor, got dtype {x.dtype}; "
             f"convert it with {name}.float()."
         )
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: no device argument
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+    except RuntimeError:  # a device without autocast (meta)
+        return False
+
+
+def weights_dtype(owner: str, name: str, x: torch.Tensor, weight: torch.Tensor) -> None:
+    """Outside autocast, a floating input must have the dtype of the block's weights (``weight``: one of them)."""
+    if x.dtype == weight.dtype or _autocast_enabled(x.device.type):
+        return
+    raise TypeError(
+        f"{owner}: {name} has dtype {x.dtype} but the block's weights are {weight.dtype}; convert the block "
+        f"with block.to({x.dtype}), or the input with {name}.to({weight.dtype}), or run under torch.autocast."
+    )
 
 
 def image_tensor(owner: str, name: str, x, channels: int | None = None, *, min_size: int = 1) -> None:
@@ -89,7 +119,7 @@ def same_shape(owner: str, named: dict[str, torch.Tensor]) -> None:
 
 def odd_int(owner: str, name: str, value) -> int:
     """Return ``value`` if it is a positive odd int (a kernel that keeps H×W with padding k // 2)."""
-    positive_int(owner, name, value)
+    value = positive_int(owner, name, value)
     if value % 2 == 0:
         raise ValueError(
             f"{owner}: {name} must be odd so that padding {name} // 2 keeps H×W, got {value}; "

@@ -9,24 +9,27 @@ when reading the numbers (they are repeated under every table):
 * FLOPs = 2 × multiply–accumulates (MACs), the way torch counts them; papers that quote
   "FLOPs" often mean MACs, i.e. half of this number.
 
->>> from fusionlab import BLOCKS, cost
->>> block = BLOCKS["gated_fusion"].build(sizes={"C": 8})
->>> c = cost(block, (1, 4, 4, 8), (1, 4, 4, 8))
+>>> from fusionlab import GatedFusion, cost
+>>> c = cost(GatedFusion(8), (1, 4, 4, 8), (1, 4, 4, 8))
 >>> c.params, c.flops
 (144, 4096)
+
+Generic: nothing here knows the registry. :func:`cost_growth` takes a module factory; the
+course's ``fusionlab.cost_growth`` (in :mod:`fusionlab.widgets`) takes a registered block.
 """
 from __future__ import annotations
 
-import copy
 import html
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ._checks import fmt_shape
+from ._meta import is_shape, meta_call
+from .modes import eval_mode
 
 __all__ = [
     "Cost",
@@ -65,89 +68,51 @@ def count_buffers(module: nn.Module) -> int:
     return sum(b.numel() for b in module.buffers())
 
 
-def _is_shape(x: Any) -> bool:
-    return isinstance(x, (tuple, list, torch.Size)) and all(
-        isinstance(d, int) and not isinstance(d, bool) for d in x
-    )
-
-
 def _shape_of(x: Any) -> tuple[int, ...] | None:
     if isinstance(x, torch.Tensor):
         return tuple(x.shape)
-    if _is_shape(x):
+    if is_shape(x):
         return tuple(x)
     return None
 
 
-def _on_meta(module: nn.Module) -> bool:
-    tensors = list(itertools.chain(module.parameters(), module.buffers()))
-    return bool(tensors) and all(t.is_meta for t in tensors)
-
-
-def _meta_copy(module: nn.Module) -> nn.Module:
-    """A deep copy whose parameters and buffers live on ``meta``; the real weights are never copied."""
-    if _on_meta(module):
-        return module
-    memo: dict[int, Any] = {}
-    # deepcopy consults ``memo`` first, so each real tensor is replaced by a meta stand-in
-    # instead of being copied (no memory, whatever the block's size)
-    for p in module.parameters():
-        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
-    for b in module.buffers():
-        memo[id(b)] = torch.empty_like(b, device="meta")
-    return copy.deepcopy(module, memo)
-
-
-def _meta_input(x: Any) -> Any:
-    if isinstance(x, torch.Tensor):
-        return torch.empty_like(x, device="meta")
-    if _is_shape(x):
-        return torch.empty(tuple(x), device="meta")
-    return x
-
-
 def _real_input(x: Any, gen: torch.Generator) -> Any:
-    if _is_shape(x):
+    if is_shape(x):
         return torch.randn(tuple(x), generator=gen)
     return x
-
-
-def _eval_call(module: nn.Module, inputs: Sequence[Any]) -> Any:
-    """``module(*inputs)`` in eval mode without autograd, restoring the module's mode after."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            return module(*inputs)
-    finally:
-        module.train(was_training)
 
 
 def _flop_counts(module: nn.Module, inputs: Sequence[Any]) -> tuple[int, dict[str, int]]:
     from torch.utils.flop_counter import FlopCounterMode
 
-    def run(m: nn.Module, xs: Sequence[Any]) -> tuple[int, dict[str, int]]:
+    def counted(run) -> tuple[int, dict[str, int]]:
         with FlopCounterMode(display=False) as counter:
-            _eval_call(m, xs)
+            run()
         by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
         return int(counter.get_total_flops()), by_op
 
     try:
-        return run(_meta_copy(module), [_meta_input(x) for x in inputs])
+        return counted(lambda: meta_call(module, inputs))
     except (NotImplementedError, RuntimeError):
         # a few ops read tensor values (``.item()``, data-dependent shapes) and cannot run on
         # meta: count on real tensors instead (the real module is run, in eval mode, unchanged)
-        if _on_meta(module):
+        if all(t.is_meta for t in itertools.chain(module.parameters(), module.buffers())):
             raise
         gen = torch.Generator().manual_seed(0)
-        return run(module, [_real_input(x, gen) for x in inputs])
+        xs = [_real_input(x, gen) for x in inputs]
+
+        def real():
+            with eval_mode(module), torch.no_grad():
+                module(*xs)
+
+        return counted(real)
 
 
 def count_flops(module: nn.Module, *inputs: Any) -> int:
     """FLOPs of one forward pass in eval mode, counted on ``meta`` tensors.
 
     Args:
-        module: any ``nn.Module``; its real weights are neither read nor copied (a meta copy runs).
+        module: any ``nn.Module``; its real weights are neither read nor copied (meta stand-ins run).
         inputs: tensors or shape tuples, e.g. ``count_flops(block, (1, 64, 56, 56))``.
 
     Only matrix products, convolutions and attention are counted; element-wise ops count 0.
@@ -182,19 +147,15 @@ def cpu_latency(
         )
     gen = torch.Generator().manual_seed(seed)
     xs = [_real_input(x, gen) for x in inputs]
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            module(*xs)  # warm-up, and any input error surfaces here with the block's own message
-            timer = benchmark.Timer(
-                stmt="module(*xs)",
-                globals={"module": module, "xs": xs},
-                num_threads=num_threads or torch.get_num_threads(),
-            )
-            return float(timer.blocked_autorange(min_run_time=min_run_time).median)
-    finally:
-        module.train(was_training)
+    # eval_mode puts each submodule's own flag back: a BatchNorm frozen in eval mode stays frozen
+    with eval_mode(module), torch.no_grad():
+        module(*xs)  # warm-up, and any input error surfaces here with the block's own message
+        timer = benchmark.Timer(
+            stmt="module(*xs)",
+            globals={"module": module, "xs": xs},
+            num_threads=num_threads or torch.get_num_threads(),
+        )
+        return float(timer.blocked_autorange(min_run_time=min_run_time).median)
 
 
 # ----------------------------------------------------------------------------------------
@@ -289,7 +250,7 @@ def cost(module: nn.Module, *inputs: Any, latency: bool = False, min_run_time: f
 
 @dataclass(frozen=True)
 class CostGrowth:
-    """Cost of one registered block as H = W grows: ``rows`` for a table, :func:`fusionlab.plots.plot_growth` for a plot.
+    """Cost of one block as H = W grows: ``rows`` for a table, :func:`fusionlab.plots.plot_growth` for a plot.
 
     Each row is a dict with ``side`` (H = W), ``hw`` (H·W), ``params``, ``flops`` and
     ``latency`` (seconds, or None when not measured).
@@ -341,53 +302,37 @@ class CostGrowth:
         )
 
 
-def _spec(spec_or_name):
-    from .registry import BLOCKS
-
-    if isinstance(spec_or_name, str):
-        if spec_or_name not in BLOCKS:
-            raise ValueError(f"unknown block {spec_or_name!r}; registered blocks: {', '.join(BLOCKS)}.")
-        return BLOCKS[spec_or_name]
-    return spec_or_name
-
-
 def cost_growth(
-    spec,
+    build: Callable[[int], nn.Module],
+    shapes: Callable[[int], Sequence[Sequence[int]]],
     sides: Sequence[int] = (16, 32, 64, 128, 256),
     *,
+    name: str = "block",
     sizes: Mapping[str, int] | None = None,
+    hparams: Mapping[str, Any] | None = None,
     latency: bool = False,
     min_run_time: float = 0.1,
-    **hparams: Any,
 ) -> CostGrowth:
-    """Parameters, FLOPs (and with ``latency=True`` CPU latency) of a registered block for H = W in ``sides``.
+    """Parameters, FLOPs (and with ``latency=True`` CPU latency) of ``build(side)`` for H = W in ``sides``.
 
     Args:
-        spec: a :class:`~fusionlab.registry.BlockSpec` or its name in ``fusionlab.BLOCKS``.
-        sides: the values of H = W.
-        sizes: the other input sizes (B, C, …); the registry's defaults otherwise.
-        hparams: hyperparameters passed to ``spec.build``.
+        build: side -> the module at that size (called under ``torch.device("meta")`` to count,
+            and once more on the CPU per side to time).
+        shapes: side -> the input shapes, e.g. ``lambda s: [(1, 64, s, s)]``.
+        name, sizes, hparams: what the table's caption says is fixed (the block, B, C, …).
 
     FLOPs are counted on ``meta`` tensors (free at any size); latency runs real tensors.
+    For a registered block by name, use ``fusionlab.cost_growth("osra", ...)``.
     """
-    spec = _spec(spec)
-    if not {"H", "W"} <= set(spec.dims):
-        raise ValueError(
-            f"cost_growth: {spec.name} has no H and W dimensions (its dimensions are {', '.join(spec.dims)})."
-        )
-    fixed = {k: v for k, v in spec.resolve(sizes).items() if k not in ("H", "W")}
     rows = []
     for side in sides:
-        s = {**fixed, "H": int(side), "W": int(side)}
         with torch.device("meta"):
-            block = spec.build(sizes=s, **hparams)
-        flops = count_flops(block, *spec.shapes(s))
+            block = build(int(side))
+        inputs = list(shapes(int(side)))
         seconds = None
         if latency:
             torch.manual_seed(0)
-            real = spec.build(sizes=s, **hparams)
-            seconds = cpu_latency(real, *spec.example_inputs(s), min_run_time=min_run_time)
-        rows.append(
-            {"side": int(side), "hw": int(side) ** 2, "params": count_params(block), "flops": flops, "latency": seconds}
-        )
-    return CostGrowth(block=spec.name, rows=tuple(rows), sizes=fixed, hparams=dict(spec.hparams, **hparams))
+            seconds = cpu_latency(build(int(side)), *inputs, min_run_time=min_run_time)
+        rows.append({"side": int(side), "hw": int(side) ** 2, "params": count_params(block),
+                     "flops": count_flops(block, *inputs), "latency": seconds})
+    return CostGrowth(block=name, rows=tuple(rows), sizes=dict(sizes or {}), hparams=dict(hparams or {}))

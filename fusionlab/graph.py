@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .cost import _is_shape, _meta_copy, _meta_input
+from ._meta import is_shape, meta_input, meta_state
 
 __all__ = ["GraphvizMissing", "INSTALL_DOT", "autograd_graph", "output_sum"]
 
@@ -70,7 +70,7 @@ def autograd_graph(
     """The autograd graph of ``module(*inputs).sum()``, parameters and inputs labelled by name.
 
     Args:
-        module: the block; its weights are not touched (a ``meta`` copy runs, no memory used).
+        module: the block; its weights are not touched (meta stand-ins run, no memory used).
         inputs: tensors or shape tuples.
         names: a label per input (default ``x0, x1, …``); inputs appear as leaves of the graph.
         show_attrs, show_saved: passed to ``torchviz.make_dot`` (saved tensors and op attributes).
@@ -91,16 +91,16 @@ def autograd_graph(
 
     def leaf(x: Any) -> Any:
         # meta inputs that require grad become named leaves of the graph
-        x = _meta_input(x) if (_is_shape(x) or isinstance(x, torch.Tensor)) else x
+        x = meta_input(x) if (is_shape(x) or isinstance(x, torch.Tensor)) else x
         if isinstance(x, torch.Tensor) and x.is_floating_point():
             x = x.detach().requires_grad_(True)
         return x
 
-    meta_module = _meta_copy(module)
+    state = meta_state(module, requires_grad=True)  # the parameters' stand-ins, named leaves of the graph
     xs = [leaf(x) for x in inputs]
     with torch.enable_grad():
-        total = output_sum(meta_module(*xs))
-    params = dict(meta_module.named_parameters())
+        total = output_sum(torch.func.functional_call(module, state, tuple(xs)))
+    params = {n: p for n, p in state.items() if p.requires_grad}
     params.update({n: x for n, x in zip(names, xs) if isinstance(x, torch.Tensor) and x.requires_grad})
     with warnings.catch_warnings():
         # torchviz compares versions with distutils' LooseVersion, which warns on every call

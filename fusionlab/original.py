@@ -8,6 +8,7 @@ comparison is against the code the learner reads. This needs the repository chec
 from __future__ import annotations
 
 import json
+import linecache
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,7 +38,11 @@ def _namespace(chapter: str, notebooks_dir: str | None) -> dict:
     # silenced because the post's forward methods print on every call.
     namespace = {"__name__": f"fusionlab_original_{chapter}", "print": lambda *args, **kwargs: None}
     source = original_source(chapter, notebooks_dir)
-    exec(compile(source, f"<original cells of {chapter}>", "exec"), namespace)
+    filename = f"<{chapter}>"
+    # registered in linecache (no mtime: never evicted) so that tracebacks, inspect and the tracer
+    # show the post's lines like any file's
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
     return namespace
 
 

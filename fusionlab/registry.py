@@ -3,8 +3,8 @@ widget panels, tests and the benchmark iterate over.
 
 An entry says how to build the block (class, default hyperparameters, the constructor
 arguments that follow from the input sizes), how to make its inputs (their names, the
-names of their dimensions, default sizes) and where it comes from (the post's section and
-class, the paper, the chapter).
+names of their dimensions, default sizes), the shapes of its outputs, and where it comes from
+(the post's section and class, the paper, the chapter). CONTRIBUTING.md lists every field.
 
 >>> from fusionlab import BLOCKS
 >>> spec = BLOCKS["gated_fusion"]
@@ -12,6 +12,8 @@ class, the paper, the chapter).
 ((1, 224, 224, 64), (1, 224, 224, 64))
 >>> block = spec.build(sizes={"C": 8})
 >>> out = block(*spec.example_inputs(sizes={"B": 2, "H": 4, "W": 4, "C": 8}))
+>>> spec.output_shapes({"B": 2, "H": 4, "W": 4, "C": 8}) == (tuple(out.shape),)
+True
 """
 from __future__ import annotations
 
@@ -29,7 +31,15 @@ from .blocks.msf import MSFBlock
 from .blocks.osra import OSRAttention
 from .blocks.safm import SAFM
 
-__all__ = ["BlockSpec", "BLOCKS", "MapProbe", "register"]
+__all__ = ["BlockSpec", "BLOCKS", "MapProbe", "SCOPES", "WEIGHS", "register"]
+
+# what a block's input-dependent weights vary over: a weight per channel, per position, per scale
+# (or receptive field), per input source ("modality": two branches or sensors of one scene)
+WEIGHS = ("channel", "space", "scale", "modality")
+# how far the block looks from one position: that position only, a window (convs, pooling), the whole
+# map (GAP, attention, an MLP over all positions); "local + global" where one part looks at a window and
+# another at the whole map (e.g. a k×k conv path beside weights from global pooling)
+SCOPES = ("pointwise", "local", "global", "local + global")
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class MapProbe:
     module: str
     read: Callable  # (module, args, output) -> (B, H, W) spatial map, or (B, S) weights per scale
     kind: str = "spatial"  # "spatial" or "scales"
+    bounds: tuple[float, float] | None = None  # (lo, hi): the values lie strictly between (sigmoid, softmax)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,9 @@ class BlockSpec:
     fuses: str  # what it fuses: "two inputs", "several scales", "attention over space", …
     inputs: Mapping[str, str]  # input name -> its dimension names, e.g. {"x": "B C H W"}
     sizes: Mapping[str, int]  # default size per dimension name (the post's demo)
+    # output name -> its dimension names, in forward's return order; a name is a dimension of the
+    # inputs or a constructor argument (e.g. "B out_channels H W"); None: one output shaped like the first input
+    outputs: Mapping[str, str] | None = None
     hparams: Mapping[str, Any] = field(default_factory=dict)  # default hyperparameters
     choices: Mapping[str, Sequence] = field(default_factory=dict)  # values widgets/tests may pick, per dim or hparam
     tie: Callable[[Mapping[str, int]], dict] = lambda sizes: {}  # constructor args that follow from the sizes
@@ -67,6 +81,16 @@ class BlockSpec:
     lab_hparams: Callable[[int], dict] = lambda channels: {}
     # the gate or attention map the lab and chapters draw; None where it stays inside a fused kernel
     map_probe: MapProbe | None = None
+    # False for the course's own additions beside the post's blocks (plain CBAM); the post's sections
+    # without code (section 6) are in the post, with post_class None
+    in_post: bool = True
+    # choices narrower than ``choices`` under which the post's own class runs (its code assumes them)
+    post_choices: Mapping[str, Sequence] = field(default_factory=dict)
+    # chapter 09's comparison ("which block when"); the completeness test requires all four
+    weighs: tuple[str, ...] = ()  # what its input-dependent weights vary over: a subset of WEIGHS
+    scope: str = ""  # how far one weight looks, one of SCOPES
+    limits: str = ""  # size and shape limits, one phrase ("" none known)
+    placement: str = ""  # where its paper puts it in a network (chapter 00's 查 table)
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -104,6 +128,13 @@ class BlockSpec:
         """One shape tuple per input."""
         s = self.resolve(sizes)
         return tuple(tuple(s[d] for d in names.split()) for names in self.inputs.values())
+
+    def output_shapes(self, sizes: Mapping[str, int] | None = None, **hparams) -> tuple[tuple[int, ...], ...]:
+        """One shape tuple per output of ``forward`` (see ``outputs``), for these sizes and hyperparameters."""
+        s = self.resolve(sizes)
+        values = {**self.config(s, **hparams), **s}
+        outputs = self.outputs or {"out": next(iter(self.inputs.values()))}
+        return tuple(tuple(values[d] for d in names.split()) for names in outputs.values())
 
     def example_inputs(
         self,
@@ -145,14 +176,21 @@ register(
         fuses="two inputs, element by element",
         inputs={"x1": "B H W C", "x2": "B H W C"},
         sizes={"B": 1, "H": 224, "W": 224, "C": 64},
+        outputs={"y": "B H W C"},
         hparams={"variant": "blog"},
         choices={"B": range(1, 9), "H": range(1, 257), "W": range(1, 257), "C": range(1, 257),
                  "variant": ("blog", "paper")},
         tie=lambda s: {"dim": s["C"]},
-        # GMAN's traffic setting: PeMS-Bay's 325 sensors × 12 time steps, D = 64, batch 16 (B, T, N, C)
-        realistic={"B": 16, "H": 325, "W": 12, "C": 64},
+        # GMAN's traffic setting, (B, T, N, C): batch 16, 12 time steps of PeMS-Bay's 325 sensors, D = 64
+        realistic={"B": 16, "H": 12, "W": 325, "C": 64},
         map_probe=MapProbe("gate z, mean over channels (1: the full-resolution view x1, 0: the pooled view x2)",
-                           "", lambda m, args, out: m.gate(*args).mean(-1)),  # (B, H, W, C) -> (B, H, W)
+                           "", lambda m, args, out: m.gate(*args).mean(-1), bounds=(0, 1)),  # (B, H, W, C) -> (B, H, W)
+        weighs=("modality", "channel", "space"),
+        scope="pointwise",
+        limits=("channels last (…, C): permute an NCHW map first; no size limit (variant='paper' trains on ≥ 2 "
+                "positions: BatchNorm)"),
+        placement=("GMAN: blends its spatial- and temporal-attention outputs, (B, T, N, C) each, in every block; "
+                   "a two-layer projection follows and a residual goes around the block"),
     )
 )
 
@@ -171,13 +209,18 @@ register(
         fuses="four same-shaped maps, with a softmax weight per scale and channel",
         inputs={"x0": "B C H W", "x1": "B C H W", "x2": "B C H W", "x3": "B C H W"},
         sizes={"B": 4, "C": 3, "H": 2, "W": 2},
+        outputs={"y": "B C H W"},
         hparams={"variant": "blog"},
         choices={**_IMAGE, "C": range(1, 257), "variant": ("blog", "paper")},
         tie=lambda s: {"in_channels": s["C"]},
         # the post's 4×3×2×2 demo is a toy; four 64-channel maps at 96×96, a mid-level decoder scale
         realistic={"B": 1, "C": 64, "H": 96, "W": 96},
-        map_probe=MapProbe("weight of each input scale, mean over channels", "",
-                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales"),  # (B, 4, C) -> (B, 4)
+        map_probe=MapProbe("weight of each input scale, mean over channels", "",  # (B, 4, C) -> (B, 4)
+                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales", bounds=(0, 1)),
+        weighs=("scale", "channel"),
+        scope="global",
+        limits="four inputs of one shape; training needs B·H·W ≥ 2 (BatchNorm), and B ≥ 2 for variant='paper'",
+        placement="SHISRCNet has no MSF: it is the fusion tail of MFE, which the post cut out and gave four inputs",
     )
 )
 
@@ -194,13 +237,18 @@ register(
         fuses="four receptive fields of one map (chained dilated convs), weighted per scale and channel",
         inputs={"x": "B C H W"},
         sizes={"B": 1, "C": 64, "H": 192, "W": 192},
+        outputs={"y": "B C H W"},
         hparams={"atrous_rates": (2, 4, 8), "variant": "blog"},
         choices={**_IMAGE, "C": range(1, 257), "atrous_rates": ((2, 4, 8), (1, 2, 3), (1, 2, 4), (6, 12, 18)),
                  "variant": ("blog", "paper")},
         tie=lambda s: {"in_channels": s["C"]},
         # realistic: the post's demo, (1, 64, 192, 192), is already a realistic feature map
         map_probe=MapProbe("weight of each extracted scale, mean over channels", "",
-                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales"),
+                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales", bounds=(0, 1)),
+        weighs=("scale", "channel"),
+        scope="local + global",
+        limits="none on H×W (padding = dilation keeps it); training needs B·H·W ≥ 2, and B ≥ 2 for variant='paper'",
+        placement="SHISRCNet's super-resolution network, on a map that keeps its resolution",
     )
 )
 
@@ -217,6 +265,9 @@ register(
         fuses="channel groups pooled to different scales, as one modulation map",
         inputs={"x": "B C H W"},
         sizes={"B": 1, "C": 36, "H": 224, "W": 224},
+        outputs={"y": "B C H W"},
+        # the post's forward evaluates print(xc[3].shape): its class needs four levels
+        post_choices={"n_levels": (4,)},
         hparams={"n_levels": 4},
         # C a multiple of 12 splits into any of the level counts; 8×8 is the smallest map for 4 levels
         choices={**_IMAGE, "C": range(12, 257, 12), "H": range(8, 257), "W": range(8, 257), "n_levels": (1, 2, 3, 4)},
@@ -224,6 +275,10 @@ register(
         # realistic: the post's demo, (1, 36, 224, 224), is SAFMN's width at an image-sized map
         map_probe=MapProbe("modulation map GELU(aggr(·)), mean over channels", "act",
                            lambda m, args, out: out.mean(1)),  # read before forward's in-place product
+        weighs=("channel", "space"),
+        scope="local",
+        limits="C divisible by n_levels; H, W ≥ 2^(n_levels−1) (8 for 4 levels)",
+        placement="SAFMN: x + SAFM(LayerNorm(x)) in every layer, followed by a convolutional feed-forward (CCM)",
     )
 )
 
@@ -240,6 +295,7 @@ register(
         fuses="every pixel with a reduced, overlapping grid of keys and values (attention over space)",
         inputs={"x": "B C H W"},
         sizes={"B": 1, "C": 64, "H": 7, "W": 7},
+        outputs={"y": "B C H W"},
         hparams={"num_heads": 8, "qk_scale": None, "attn_drop": 0.0, "sr_ratio": 2, "variant": "blog"},
         # C a multiple of 8 splits into any of the head counts
         choices={**_IMAGE, "C": range(8, 257, 8), "num_heads": (1, 2, 4, 8), "qk_scale": (None, 0.125, 0.25, 0.5, 1.0),
@@ -248,6 +304,12 @@ register(
         # a stage-1 map of an ImageNet backbone at 224² (56×56), the post's 64 channels and sr_ratio=2;
         # no map_probe: the attention probabilities stay inside the fused kernel (chapter 05 draws them)
         realistic={"B": 1, "C": 64, "H": 56, "W": 56},
+        weighs=("space",),
+        scope="global",
+        limits=("C divisible by num_heads; H·W × H′·W′ attention entries per head (≈ (H·W)²/r²); training needs "
+                "B·H′·W′ ≥ 2 (BatchNorm)"),
+        placement=("TransXNet: the global (attention) branch of its token mixer beside an input-dependent "
+                   "depthwise conv, with a relative position bias; r = 8, 4, 2, 1 from stage 1 to 4"),
     )
 )
 
@@ -264,6 +326,7 @@ register(
         fuses="three encoder scales resized to one H×W, with channel and multi-kernel spatial attention",
         inputs={"x1": "B C1 H W", "x2": "B C2 H W", "x4": "B C4 H W"},
         sizes={"B": 1, "C1": 32, "C2": 64, "C4": 128, "H": 64, "W": 64},
+        outputs={"y": "B out_channels H W"},
         hparams={"out_channels": 64, "factor": 4.0},
         # out_channels ≥ 16 keeps the channel attention's hidden width ≥ 1 for every factor here
         choices={**_IMAGE, "C1": range(1, 257), "C2": range(1, 257), "C4": range(1, 257),
@@ -272,7 +335,11 @@ register(
         # realistic: the default (three scales at 64×64) is CM-UNet-like already
         lab_hparams=lambda channels: {"out_channels": channels},  # C in, C out, like every other block
         map_probe=MapProbe("spatial attention SA(s)", "fusion_conv.spatial_attention",
-                           lambda m, args, out: out[:, 0]),
+                           lambda m, args, out: out[:, 0], bounds=(0, 1)),
+        weighs=("channel", "space"),
+        scope="local + global",
+        limits="three inputs at one H×W (the caller resizes them); out_channels ≥ 16 at factor 4",
+        placement="CM-UNet: three encoder scales resized to one H×W (bilinear, then 1×1 convs) before the block",
     )
 )
 
@@ -289,6 +356,7 @@ register(
         fuses="channel and spatial attention logits, through one joint MLP",
         inputs={"x": "B C H W"},
         sizes={"B": 1, "C": 64, "H": 7, "W": 7},
+        outputs={"x_channel": "B C H W", "x_spatial": "B C H W"},  # (x · M_c, x · M_s)
         hparams={"reduction": 8, "kernel_size": 7},
         # C ≥ 16 keeps C // reduction ≥ 1; H×W is capped because the joint MLP has (C + H·W)·C/r·2 weights
         choices={**_IMAGE, "H": range(1, 65), "W": range(1, 65), "C": range(16, 257),
@@ -296,7 +364,12 @@ register(
         tie=lambda s: {"channel": s["C"], "HW": s["H"] * s["W"]},
         # 256 channels at 14×14 (a late backbone stage); the joint MLP grows with H·W, so the post keeps maps small
         realistic={"B": 1, "C": 256, "H": 14, "W": 14},
-        map_probe=MapProbe("spatial weights M_s", "", lambda m, args, out: m.weights(*args)[1][:, 0]),
+        map_probe=MapProbe("spatial weights M_s", "", lambda m, args, out: m.weights(*args)[1][:, 0], bounds=(0, 1)),
+        weighs=("channel", "space"),
+        scope="global",
+        limits=("built for one H×W (its MLP takes C + H·W inputs, so its parameters grow with H·W); odd "
+                "kernel_size; C ≥ reduction"),
+        placement="no paper: a variant from the External-Attention-pytorch collection; it returns two maps, uncombined",
     )
 )
 
@@ -313,12 +386,18 @@ register(
         fuses="channel attention, then spatial attention on the refined map, in sequence",
         inputs={"x": "B C H W"},
         sizes={"B": 1, "C": 64, "H": 56, "W": 56},
+        outputs={"y": "B C H W"},
+        in_post=False,  # the paper's CBAM, the course's reference beside the post's variant
         hparams={"reduction": 16, "kernel_size": 7},
         choices={**_IMAGE, "C": range(16, 257), "reduction": (1, 2, 4, 8, 16), "kernel_size": (1, 3, 5, 7, 9)},
         tie=lambda s: {"channels": s["C"]},
         # CBAM in a ResNet-50 bottleneck of stage 1: 256 channels at 56×56
         realistic={"B": 1, "C": 256, "H": 56, "W": 56},
         map_probe=MapProbe("spatial weights M_s (on the channel-refined map)", "spatial_bn",
-                           lambda m, args, out: torch.sigmoid(out)[:, 0]),
+                           lambda m, args, out: torch.sigmoid(out)[:, 0], bounds=(0, 1)),
+        weighs=("channel", "space"),
+        scope="local + global",
+        limits="odd kernel_size; C ≥ reduction; training needs B·H·W ≥ 2 (BatchNorm)",
+        placement="CBAM: on the residual branch of each ResNet block, before the addition",
     )
 )

@@ -27,13 +27,15 @@ from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .cost import Cost, count_buffers, count_params
+from . import costs
+from ._meta import meta_call
+from .costs import Cost, CostGrowth, count_buffers, count_params
 from .registry import BLOCKS, BlockSpec
 
-__all__ = ["MODES", "PanelState", "block_panel", "controls_of", "defaults", "evaluate", "nearest_valid", "try_block"]
+__all__ = ["MODES", "PanelState", "block_panel", "controls_of", "cost_growth", "defaults", "evaluate",
+           "nearest_valid", "try_block"]
 
 # "mode" is a control of every panel: BatchNorm and dropout behave differently in each
 MODES = ("train", "eval")
@@ -226,39 +228,48 @@ def _call(spec: BlockSpec, config: Mapping[str, Any]) -> str:
     return f"{spec.cls.__name__}({', '.join(f'{k}={config[k]!r}' for k in keys)})"
 
 
-def _shape_only(bn: nn.modules.batchnorm._BatchNorm):
-    """A BatchNorm forward for meta runs: the module's own checks, then an output shaped like the input.
-
-    On ``meta`` a BatchNorm decomposes into ~50 Python reference ops, most of a block's meta
-    forward time; its FLOPs count 0 either way and its output has the input's shape.
-    """
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        bn._check_input_dim(x)
-        if x.shape[1] != bn.num_features:
-            raise RuntimeError(f"running_mean should contain {x.shape[1]} elements not {bn.num_features}")
-        if bn.training or bn.running_mean is None:
-            F._verify_batch_size(list(x.shape))  # batch statistics need more than one value per channel
-        return torch.empty_like(x)
-
-    return forward
-
-
 def _meta_flops(block: nn.Module, shapes) -> tuple[int, dict[str, int]]:
-    """Run a meta block once, in its own mode, counting FLOPs as :mod:`fusionlab.cost` does."""
+    """Run a meta block once, in its own mode, counting FLOPs as :mod:`fusionlab.costs` does."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    norms = [m for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in norms:
-        bn.forward = _shape_only(bn)
-    try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            block(*(torch.empty(s, device="meta") for s in shapes))
-    finally:
-        for bn in norms:
-            del bn.forward  # the class's forward again, e.g. for the trace that follows
+    with FlopCounterMode(display=False) as counter:
+        meta_call(block, shapes, train=True)  # train=True: the block's own modes, as the panel set them
     by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
     return int(counter.get_total_flops()), by_op
+
+
+def cost_growth(
+    spec: BlockSpec | str,
+    sides: Sequence[int] = (16, 32, 64, 128, 256),
+    *,
+    sizes: Mapping[str, int] | None = None,
+    latency: bool = False,
+    min_run_time: float = 0.1,
+    **hparams: Any,
+) -> CostGrowth:
+    """Parameters, FLOPs (and with ``latency=True`` CPU latency) of a registered block for H = W in ``sides``.
+
+    Args:
+        spec: a :class:`~fusionlab.registry.BlockSpec` or its name in ``fusionlab.BLOCKS``.
+        sides: the values of H = W.
+        sizes: the other input sizes (B, C, …); the registry's defaults otherwise.
+        hparams: hyperparameters passed to ``spec.build``.
+
+    The registry's way into :func:`fusionlab.costs.cost_growth`, which takes any module factory.
+    """
+    spec = _spec(spec)
+    if not {"H", "W"} <= set(spec.dims):
+        raise ValueError(
+            f"cost_growth: {spec.name} has no H and W dimensions (its dimensions are {', '.join(spec.dims)})."
+        )
+    fixed = {k: v for k, v in spec.resolve(sizes).items() if k not in ("H", "W")}
+
+    def at(side: int) -> dict[str, int]:
+        return {**fixed, "H": side, "W": side}
+
+    return costs.cost_growth(lambda side: spec.build(sizes=at(side), **hparams), lambda side: spec.shapes(at(side)),
+                             sides, name=spec.name, sizes=fixed, hparams=dict(spec.hparams, **hparams),
+                             latency=latency, min_run_time=min_run_time)
 
 
 def evaluate(
@@ -274,7 +285,7 @@ def evaluate(
     Never raises for a refused combination: the state then carries the block's sentence and
     :func:`nearest_valid` suggestions.
     """
-    from .trace import trace
+    from .tracing import TraceError, trace
 
     start = time.perf_counter()
     spec = _spec(spec)
@@ -299,6 +310,8 @@ def evaluate(
     names = list(spec.inputs.values())  # dimension names per input, e.g. "B H W C"
     try:
         state.trace = trace(block, *shapes, names=names, symbolic=symbolic)
+    except TraceError as err:  # an op needs tensor values: the rows before it, and why
+        state.trace, state.trace_note = err.trace, err.sentence
     except Exception as err:  # the block ran; only the tracing failed: say so, show the rest
         state.trace_note = f"No shape trace: {_sentence(err)}"
         if symbolic:

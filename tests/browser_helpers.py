@@ -332,16 +332,21 @@ def run_chapter(context, server: LabServer, notebook: Path, screenshot: Path, *,
 
         target = None
         if has_panel:
-            slider = page.locator(".jp-NotebookPanel .jp-Cell .widget-slider .noUi-handle").first
-            slider.wait_for(state="visible", timeout=30_000)
-            cell = page.locator(".jp-NotebookPanel .jp-Cell", has=page.locator(".widget-slider")).first
-            widget = page.locator(".jp-NotebookPanel .widget-slider").first
+            # the shape panel (block_panel): the cell whose widget output holds both a slider and a table
+            # (a chapter's behaviour panel, fusionlab.play, has sliders and pictures but no table)
+            cell = (page.locator(".jp-NotebookPanel .jp-Cell", has=page.locator(".widget-slider"))
+                    .filter(has=page.locator(".jp-Cell-outputArea table")).first)
+            try:
+                cell.wait_for(state="visible", timeout=30_000)
+            except PlaywrightTimeout:
+                raise AssertionError(f"{notebook.name}: no widget panel shows a slider beside a table (the shape "
+                                     "flow) after Run All") from None
+            slider = cell.locator(".widget-slider .noUi-handle").first
+            widget = cell.locator(".widget-slider").first
             name = widget.locator(".widget-label").first.text_content() or "?"
             readout = widget.locator(".widget-readout").first
             result.panel_before = cell.evaluate(PANEL_TEXT_JS)
             assert result.panel_before, f"{notebook.name}: the widget panel shows no output before any change"
-            assert cell.locator(".jp-Cell-outputArea table").count(), (
-                f"{notebook.name}: the widget panel shows no table (the shape flow) before any change")
             before_value = readout.text_content()
             slider.focus()
             page.keyboard.press("ArrowRight")

@@ -5,34 +5,35 @@ every example runs in milliseconds.
 """
 from __future__ import annotations
 
-import typing
-
 import pytest
 import torch
 from hypothesis import strategies as st
-from torch import nn
+
+import fusionlab.testing
 
 # the largest value a test draws per dimension; channel dimensions (C, C1, …) share one cap
 SMALL = {"B": 3, "H": 12, "W": 12}
 SMALL_CHANNELS = 24
 
 
-def _small_values(spec, dim: str) -> list:
-    values = list(spec.choices.get(dim, (spec.sizes[dim],)))
+def _small_values(spec, dim: str, choices: dict) -> list:
+    values = list(choices.get(dim, (spec.sizes[dim],)))
     cap = SMALL_CHANNELS if dim.startswith("C") else SMALL.get(dim)
     small = [v for v in values if cap is None or v <= cap]
     return small or values[:1]
 
 
 @st.composite
-def _configs(draw, spec, *, min_batch: int = 1, fixed: dict | None = None):
-    """(sizes, hparams) for ``spec``: sizes small, hyperparameters from their choices; ``fixed`` overrides."""
+def _configs(draw, spec, *, min_batch: int = 1, fixed: dict | None = None, choices: dict | None = None):
+    """(sizes, hparams) for ``spec``: sizes small, hyperparameters from their choices (``choices``
+    narrows some, e.g. ``spec.post_choices``); ``fixed`` overrides."""
     fixed = fixed or {}
+    choices = {**spec.choices, **(choices or {})}
     sizes = {}
     for dim in spec.dims:
-        values = [v for v in _small_values(spec, dim) if dim != "B" or v >= min_batch]
+        values = [v for v in _small_values(spec, dim, choices) if dim != "B" or v >= min_batch]
         sizes[dim] = fixed.get(dim, draw(st.sampled_from(values)))
-    hparams = {k: fixed.get(k, draw(st.sampled_from(list(spec.choices[k])))) for k in spec.hparams}
+    hparams = {k: fixed.get(k, draw(st.sampled_from(list(choices[k])))) for k in spec.hparams}
     return sizes, hparams
 
 
@@ -49,41 +50,6 @@ def _tiny_sizes(spec, **override) -> dict:
 
 def _as_tuple(out) -> tuple:
     return out if isinstance(out, tuple) else (out,)
-
-
-def _output_count(spec) -> int:
-    """How many tensors ``forward`` returns, read from its return annotation."""
-    hint = typing.get_type_hints(spec.cls.forward).get("return", torch.Tensor)
-    return len(typing.get_args(hint)) if typing.get_origin(hint) is tuple else 1
-
-
-def _expected_shapes(spec, sizes: dict, config: dict) -> tuple[tuple[int, ...], ...]:
-    """Documented output shapes: each output has the first input's shape, with its channel
-    dimension C set to ``out_channels`` where the block takes that argument."""
-    resolved = spec.resolve(sizes)
-    first = next(iter(spec.inputs.values())).split()
-    shape = []
-    for dim in first:
-        if dim.startswith("C") and "out_channels" in config:
-            shape.append(config["out_channels"])
-        else:
-            shape.append(resolved[dim])
-    return (tuple(shape),) * _output_count(spec)
-
-
-def _randomize_norms(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm random affine parameters and running statistics, so that a
-    comparison fails if a block skips a norm, swaps two of them, or mixes up train and eval."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.bias.copy_(torch.rand(n, generator=gen) - 0.5)
-                m.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-                m.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +78,5 @@ def as_tuple():
 
 
 @pytest.fixture(scope="session")
-def expected_shapes():
-    return _expected_shapes
-
-
-@pytest.fixture(scope="session")
 def randomize_norms():
-    return _randomize_norms
+    return fusionlab.testing.randomize_norms

@@ -181,3 +181,71 @@ def test_checks_only_read_shapes_so_they_work_on_meta_tensors():
     with pytest.raises(ValueError) as excinfo:
         SAFM(36).to("meta")(torch.empty(1, 36, 4, 4, device="meta"))
     assert_clear(excinfo, "SAFM", "4×4")
+
+
+# ------------------------------------------------------------------------------ NumPy numbers, dtypes, extras
+
+
+def numpy_numbers(config: dict) -> dict:
+    """The same arguments as NumPy scalars: ints as np.int64, floats as np.float64, inside tuples too."""
+    import numpy as np
+
+    def convert(v):
+        if isinstance(v, bool) or isinstance(v, str) or v is None:
+            return v
+        if isinstance(v, int):
+            return np.int64(v)
+        if isinstance(v, float):
+            return np.float64(v)
+        if isinstance(v, tuple):
+            return tuple(convert(x) for x in v)
+        return v
+
+    return {k: convert(v) for k, v in config.items()}
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_numpy_integers_and_reals_are_accepted(name):
+    spec, sizes, block = small_block(name)
+    config = spec.config(sizes)
+    if name == "osra":
+        config.update(qk_scale=0.25, attn_drop=0.1)  # reals, beside the ints
+    from_numpy = spec.cls(**numpy_numbers(config))
+    expected = spec.cls(**config)
+    assert from_numpy.extra_repr() == expected.extra_repr()  # plain ints and floats stored, not NumPy scalars
+    assert {k: v.shape for k, v in from_numpy.state_dict().items()} == {k: v.shape for k, v in expected.state_dict().items()}
+
+
+@pytest.mark.parametrize("build,error,owner,fragments", [
+    (lambda np: MSFBlock(np.float64(4.0)), TypeError, "MSFBlock", ["in_channels", "4.0"]),
+    (lambda np: MSFBlock(np.bool_(True)), TypeError, "MSFBlock", ["in_channels", "True"]),
+    (lambda np: MFEBlock(8, atrous_rates=(np.int64(2), 4, np.float64(8.0))), ValueError, "MFEBlock", ["atrous_rates"]),
+    (lambda np: OSRAttention(64, attn_drop=np.float64(1.0)), ValueError, "OSRAttention", ["attn_drop", "[0, 1)"]),
+], ids=["float64-channels", "bool_-channels", "float64-rate", "float64-probability"])
+def test_numpy_non_integers_and_bools_are_still_refused(build, error, owner, fragments):
+    np = pytest.importorskip("numpy")
+    with pytest.raises(error) as excinfo:
+        build(np)
+    assert_clear(excinfo, owner, *fragments)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_an_input_of_another_float_dtype_than_the_weights_is_named(name):
+    spec, sizes, block = small_block(name)
+    inputs = [x.double() for x in spec.example_inputs(sizes)]
+    with pytest.raises(TypeError) as excinfo:
+        block(*inputs)
+    assert_clear(excinfo, spec.cls.__name__, next(iter(spec.inputs)), "torch.float64", "torch.float32",
+                 "block.to(torch.float64)")
+    block.double()(*inputs)  # the fix named in the message
+
+
+def test_photo_without_scikit_image_says_how_to_install(monkeypatch):
+    import sys
+
+    from fusionlab.plots import photo
+    monkeypatch.setitem(sys.modules, "skimage", None)  # an import of it now fails, as without the extras
+    monkeypatch.setitem(sys.modules, "skimage.data", None)
+    with pytest.raises(ImportError) as excinfo:
+        photo("camera", size=8)
+    assert_clear(excinfo, "photo", "scikit-image", "pip install", "fusionlab[course]")

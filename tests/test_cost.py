@@ -1,12 +1,15 @@
-"""fusionlab.cost: parameter and FLOP counts checked against hand-computed values."""
+"""fusionlab.costs: parameter and FLOP counts checked against hand-computed values."""
+import importlib
+
 import pytest
 import torch
 from torch import nn
 
 import fusionlab
 from fusionlab import BLOCKS
-from fusionlab.cost import (FLOPS_NOTE, Cost, cost, cost_growth, count_buffers, count_flops, count_params,
-                            cpu_latency)
+from fusionlab import costs
+from fusionlab.costs import FLOPS_NOTE, Cost, cost, count_buffers, count_flops, count_params, cpu_latency
+from fusionlab.widgets import cost_growth
 
 
 class RecordDevice(nn.Module):
@@ -35,9 +38,34 @@ class ReadsValues(nn.Module):
 
 
 def test_exported_names_are_the_functions():
-    fusionlab.count_params  # imports the submodule fusionlab.cost first
+    fusionlab.count_params  # imports the submodule fusionlab.costs first
     assert fusionlab.cost is cost and callable(fusionlab.cost)
     assert fusionlab.count_flops is count_flops and fusionlab.cpu_latency is cpu_latency
+    assert fusionlab.cost_growth is cost_growth
+    course = importlib.import_module("fusionlab.course")
+    assert callable(fusionlab.trace) and fusionlab.trace is course.trace  # no module is named trace
+    assert not hasattr(fusionlab, "tracing") or not callable(fusionlab.tracing)
+
+
+def test_generic_tools_never_import_the_registry():
+    import subprocess
+    import sys
+
+    code = ("import sys, fusionlab.costs, fusionlab.tracing, fusionlab.graph\n"
+            "bad = [m for m in ('fusionlab.registry', 'fusionlab.original') if m in sys.modules]\n"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_cpu_latency_keeps_a_frozen_batchnorm_frozen():
+    # a BatchNorm frozen in eval mode inside a training model: module.train(was_training) would un-freeze it
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).train()
+    net[1].eval()
+    cpu_latency(net, (2, 3, 8, 8), min_run_time=0.01)
+    count_flops(net, (2, 3, 8, 8))
+    cost(net, (2, 3, 8, 8), latency=True, min_run_time=0.01)
+    assert net.training and net[0].training and not net[1].training
 
 
 def test_count_params_by_hand():
@@ -72,7 +100,7 @@ def test_tensor_and_shape_inputs_agree_and_run_on_meta():
     block = RecordDevice()
     weight = block.lin.weight.detach().clone()
     assert count_flops(block, torch.randn(2, 8)) == count_flops(block, (2, 8)) == 2 * 2 * 8 * 4
-    assert block.seen == [], "a meta copy runs, the real module is never called"
+    assert block.seen == ["meta", "meta"], "only meta stand-ins run: no real tensor, no copy of the weights"
     assert block.lin.weight.device.type == "cpu" and torch.equal(block.lin.weight, weight)
     assert block.training, "the caller's mode is kept"
 
@@ -149,6 +177,13 @@ def test_cost_growth_every_block_flops_grow_with_pixels(name):
     flops = [r["flops"] for r in growth]
     assert all(a <= b for a, b in zip(flops, flops[1:])), flops
     assert flops[-1] > 0
+
+
+def test_generic_cost_growth_takes_a_factory():
+    growth = costs.cost_growth(lambda s: nn.Conv2d(3, 5, 3, padding=1), lambda s: [(1, 3, s, s)], sides=(4, 8),
+                               name="conv", sizes={"C": 3})
+    assert [r["flops"] for r in growth] == [2 * 5 * hw * 3 * 9 for hw in (16, 64)]
+    assert growth.block == "conv" and "conv: cost as H = W grows (C=3)" in str(growth)
 
 
 def test_cost_growth_needs_h_and_w():

@@ -38,7 +38,7 @@ def option(ex):
 # ------------------------------------------------------------------ the catalogue
 
 def test_every_chapter_has_a_build_against_its_block_and_two_concepts():
-    assert sorted(EXERCISES) == ["01", "02", "03", "04", "05", "06", "07"]
+    assert sorted(EXERCISES) == ["00", "01", "02", "03", "04", "05", "06", "07"]
     for chapter, exs in EXERCISES.items():
         assert sum(isinstance(ex, ConceptExercise) for ex in exs) >= 2, chapter
         assert len({ex.name for ex in exs}) == len(exs), chapter
@@ -266,7 +266,7 @@ def test_unknown_language_falls_back_to_english():
 
 
 def test_lookup_errors_name_the_valid_values():
-    with pytest.raises(KeyError, match="valid chapters: 01, 02"):
+    with pytest.raises(KeyError, match="valid chapters: 00, 01, 02"):
         exercise("99", "x")
     with pytest.raises(KeyError, match="its exercises are gated_fusion, gate_half"):
         exercise("01", "nope")
@@ -296,6 +296,35 @@ def test_show_gives_instant_feedback():
 
 
 # ------------------------------------------------------------------ concept facts, computed
+
+def fact_linear_axis():
+    layer, x = nn.Linear(64, 64), torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        y = layer(x)
+        nudged = x.clone()
+        nudged[0, 0, 5, 0] += 1.0  # one pixel: colour 0, row 5, column 0
+        changed = (layer(nudged) - y).abs() > 0
+    assert y.shape == x.shape  # no error, nothing to warn the learner
+    assert changed[0, 0, 5].all() and changed.sum() == 64  # every column of that row, nothing else
+    return "each row's 64 columns mixed"
+
+
+def fact_broadcast():
+    block = CBAM(64, reduction=4).eval()
+    x = torch.randn(2, 64, 28, 28)
+    with torch.no_grad():
+        channel, spatial = block.channel_weights(x), block.spatial_weights(x)
+    assert channel.shape == (2, 64, 1, 1) and spatial.shape == (2, 1, 28, 28)  # the course's two weights
+    return str(tuple((channel * spatial).shape))
+
+
+def fact_heads():
+    from fusionlab import trace
+
+    q_heads = trace(OSRAttention(64, num_heads=8), (1, 64, 7, 7)).find("transpose")[0].outputs[0]
+    assert q_heads == tuple(torch.randn(1, 64, 7, 7).reshape(1, 8, 8, 49).transpose(-1, -2).shape)
+    return str(q_heads)
+
 
 def fact_gate_half():
     block = GatedFusion(4)

@@ -112,3 +112,31 @@ def test_registry_entry_builds_a_block_for_its_inputs():
     assert block(*inputs).shape == (2, 3, 5, 12)
     with pytest.raises(ValueError, match="unknown dimension"):
         spec.shapes({"Q": 3})
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("kwargs", [{}, {"variant": "paper", "batch_norm": True}], ids=["blog", "paper-bn"])
+def test_autocast_runs_the_blend_forward_and_backward(kwargs, dtype):
+    """The gate comes out of autocast's Linears in low precision; the blend must still run (torch.lerp
+    refused a half-precision weight beside float inputs)."""
+    torch.manual_seed(3)
+    block = GatedFusion(8, **kwargs)
+    x1, x2 = torch.randn(2, 2, 5, 8, requires_grad=True).unbind(0)
+    with torch.autocast("cpu", dtype=dtype):
+        out = block(x1, x2)
+    out.float().sum().backward()
+    assert torch.isfinite(out).all()
+    assert all(torch.isfinite(p.grad).all() for p in block.parameters())
+
+
+def test_inputs_of_two_dtypes_are_named():
+    with pytest.raises(TypeError, match=r"x1 and x2 must have the same dtype, got torch.float32 and torch.bfloat16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            GatedFusion(4)(torch.randn(3, 4), torch.randn(3, 4, dtype=torch.bfloat16))
+
+
+def test_paper_batch_norm_on_one_position_is_a_clear_error():
+    block = GatedFusion(4, variant="paper", batch_norm=True)
+    with pytest.raises(ValueError, match=r"GatedFusion: in training mode the BatchNorm in proj sees one value"):
+        block(torch.randn(1, 4), torch.randn(1, 4))
+    assert block.eval()(torch.randn(1, 4), torch.randn(1, 4)).shape == (1, 4)

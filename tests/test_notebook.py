@@ -44,7 +44,7 @@ def test_teaching_tools_import_only_torch():
     import subprocess
 
     code = (
-        "import sys, fusionlab.cost, fusionlab.widgets, fusionlab.plots, fusionlab.graph, fusionlab.notebook\n"
+        "import sys, fusionlab.costs, fusionlab.tracing, fusionlab.widgets, fusionlab.plots, fusionlab.graph, fusionlab.notebook\n"
         "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'torchviz', 'graphviz', 'skimage', 'IPython')"
         " if m in sys.modules))"
     )

@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import skimage.data  # noqa: E402
 import torch  # noqa: E402
 
-from fusionlab.cost import cost_growth  # noqa: E402
+from fusionlab import cost_growth  # noqa: E402
 from fusionlab.plots import PHOTOS, overlay, photo, plot_growth, show_maps, to_numpy_image  # noqa: E402
 
 

@@ -132,3 +132,76 @@ def test_plot_scale_weights_rejects_mismatched_panels():
         plot_scale_weights({"a": torch.rand(4, 3)}, error=torch.rand(3, 4))
     with pytest.raises(ValueError, match="weights is empty"):
         plot_scale_weights({})
+
+
+def test_noisy_scene_is_deterministic_and_the_best_scale_follows_the_noise():
+    from fusionlab.plots.msf import noisy_scene
+
+    a, b = noisy_scene(size=32, seed=3), noisy_scene(size=32, seed=3)
+    torch.testing.assert_close(a.noisy, b.noisy)
+    assert a.clean.shape == (1, 8, 32, 32) and len(a.scales) == 4
+    torch.testing.assert_close(a.noisy[:, 0], a.clean[:, 0])  # channel 0 has σ = 0
+    best = a.scale_errors().argmin(0)  # (C,)
+    assert best[0] == 0 and best[-1] > 0, best  # the clean channel wants the sharp scale, the noisiest a blurred one
+    with pytest.raises(ValueError, match="channels must be an int ≥ 1"):
+        noisy_scene(channels=0)
+
+
+def test_fit_squeezes_trains_only_the_squeezes_and_lowers_the_error():
+    from fusionlab.blocks.msf import select_scales
+    from fusionlab.plots.msf import fit_squeezes, noisy_scene
+
+    scene = noisy_scene(size=24)
+    torch.manual_seed(0)
+    block = MSFBlock(8)
+    project = {k: v.clone() for k, v in block.project.state_dict().items()}
+    with torch.no_grad():
+        before = (select_scales(scene.scales, block.weights(*scene.scales)) - scene.clean).square().mean().item()
+    after = fit_squeezes(block, scene.scales, scene.clean, steps=30)
+    assert after < before
+    for k, v in block.project.state_dict().items():
+        torch.testing.assert_close(v, project[k])  # the projection is left alone
+    with pytest.raises(ValueError, match="must have squeeze layers"):
+        fit_squeezes(torch.nn.Linear(2, 2), scene.scales, scene.clean)
+
+
+def test_weight_bars_draw_each_weight_at_its_height():
+    from fusionlab.plots.msf import weight_bars
+
+    img = weight_bars(torch.tensor([1.0, 0.0, 0.5, 0.25]), torch.tensor([0.0, 1.0, 0.25, 0.5]), height=101)
+    assert img.shape == (101, 96, 3)
+    red = (img[..., 0] > 0.8) & (img[..., 2] < 0.3)
+    blue = (img[..., 2] > 0.6) & (img[..., 0] < 0.3)
+    heights = lambda mask, col: int(mask[:, col].sum())  # noqa: E731
+    assert [heights(red, 24 * i + 4) for i in range(4)] == [101, 1, 51, 26]  # bar of weight v: 100·v + 1 rows
+    assert [heights(blue, 24 * i + 14) for i in range(4)] == [1, 101, 26, 51]
+
+
+def test_play_shows_the_squeeze_on_the_photo():
+    from fusionlab.plots.msf import play
+
+    p = play(size=32)
+    low, high = squeeze_bounds(4)
+    pictures, caption = p.render(gap=0.0, winner=0, noise=0.0)
+    fused_msf, fused_plain = pictures[1].data, pictures[2].data
+    torch.testing.assert_close(fused_msf, fused_plain)  # no gap: both are the plain average
+    pictures, caption = p.render(gap=12.0, winner=2, noise=0.2)
+    w = squeezed_weights(torch.tensor([[-6.0], [-6.0], [6.0], [-6.0]])[None])[0, :, 0]
+    assert f"scale 2 gets {w[2]:.3f} from MSF" in caption and "and 1.000 from a plain softmax" in caption
+    assert w[2] < high
+    from fusionlab.plots.msf import photo_scales
+
+    clean = photo("astronaut", size=32)
+    noisy = clean + 0.2 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    scale2 = photo_scales(noisy)[2][0]
+    torch.testing.assert_close(pictures[2].data, scale2, atol=1e-4, rtol=0)  # the plain softmax picks scale 2
+    assert (pictures[1].data - scale2).abs().max() > 0.05  # MSF still mixes in the others
+
+
+def test_play_moves_are_fast_enough_for_a_slider():
+    from fusionlab.play import time_play
+    from fusionlab.plots.msf import play
+
+    timing = time_play(play, repeats=1)
+    # the course target is 150 ms median on 2 cores; a loose bound keeps a busy CI machine from failing
+    assert timing["median_ms"] < 300 and timing["first_visit_worst_ms"] < 1000, timing

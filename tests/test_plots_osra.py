@@ -192,3 +192,55 @@ def test_attention_bytes_and_the_memory_plot():
     assert star.get_ydata()[0] == attention_bytes(7, 7, 2)
     no_budget = plot_attention_memory(sides, (2,), budget=None).axes[0]
     assert not [line for line in no_budget.get_lines() if line.get_label().startswith("max_attn_bytes")]
+
+
+# ---------------------------------------------------------------- the Play panel
+
+
+def test_play_draws_the_query_row_of_the_chosen_block():
+    from fusionlab.plots.osra import play
+
+    torch.manual_seed(0)
+    picture = torch.rand(1, 3, 24, 28)
+    panel = play(picture, sr_ratios=(1, 4), step=2, query=(10, 12))
+    assert panel.values() == {"sr_ratio": 4, "row": 10, "col": 12, "weights": "set by hand: colour similarity"}
+    for sr_ratio, weights in [(4, "set by hand: colour similarity"), (1, "untrained (random init)")]:
+        pictures, caption = panel.render(sr_ratio=sr_ratio, row=6, col=20, weights=weights)
+        if weights.startswith("untrained"):
+            torch.manual_seed(0)
+            block = OSRAttention(4, num_heads=1, sr_ratio=sr_ratio).eval()
+        else:
+            block = colour_similarity_block(sr_ratio=sr_ratio)
+        with torch.no_grad():
+            probs = block.attention(colour_features(picture))[0, 0, 6 * 28 + 20]
+        h2, w2 = block.reduced_size(24, 28)
+        top = int(probs.argmax())
+        assert f"attend to {h2}×{w2} = {h2 * w2:,} keys" in caption
+        assert f"its top key ({top // w2}, {top % w2}) gets {probs[top].item():.2%}" in caption
+        share = probs.sort(descending=True).values[: max(1, round(h2 * w2 / 10))].sum().item()
+        assert f"hold {share:.0%} of its attention" in caption
+        grid, coverage, means, heat = pictures
+        assert torch.equal(coverage.data, window_coverage(block, 24, 28))
+        if sr_ratio == 4:
+            torch.testing.assert_close(means.data, F.avg_pool2d(picture, 7, 4, 3)[0].clamp(0, 1))
+        # the query is red; the top key's own pixel (its window centre) is painted with inferno's top colour
+        rgb = heat.rgb().astype(int)
+        assert tuple(rgb[6, 20]) == (255, 0, 0) and tuple(grid.rgb()[6, 20]) == (255, 0, 0)
+        rows, cols = key_windows(block, 24, 28)
+        cy, cx = (sum(rows[top // w2]) - 1) // 2, (sum(cols[top % w2]) - 1) // 2
+        if (cy, cx) != (6, 20):
+            expected = 0.35 * picture[0, :, cy, cx].numpy() + 0.65 * np.array(matplotlib.colormaps["inferno"](1.0)[:3])
+            np.testing.assert_allclose(rgb[cy, cx], expected * 255, atol=1.0)
+
+
+def test_play_names_the_unread_edge_and_refuses_bad_input():
+    from fusionlab.plots.osra import play
+
+    panel = play(torch.rand(1, 3, 64, 64), sr_ratios=(8,), step=8)
+    _, caption = panel.render()
+    assert "Rows [62, 63] and columns [62, 63] are read by no window." in caption
+    assert "64× fewer" in caption  # 4,096 queries, 8×8 = 64 keys
+    with pytest.raises(ValueError, match=r"osra.play: image must be one RGB picture of shape \(1, 3, H, W\), got shape \(3, 8, 8\)"):
+        play(torch.rand(3, 8, 8))
+    with pytest.raises(ValueError, match="sr_ratios must be positive ints"):
+        play(torch.rand(1, 3, 8, 8), sr_ratios=(0,))

@@ -14,7 +14,7 @@ from torch import nn
 from fusionlab import BLOCKS, GatedFusion, trace
 from fusionlab._checks import fmt_shape
 from fusionlab.original import original_namespace
-from fusionlab.trace import Trace, TraceRow
+from fusionlab.tracing import Trace, TraceRow
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -87,7 +87,7 @@ def test_gated_fusion_rows_in_both_layouts(layout, shape):
     expected = "(" + ", ".join(layout.split()) + ")"
     for r in t.rows:
         assert r.output == shape and r.symbolic == expected and not r.fallback
-        assert r.where and r.where.startswith("gated.py:")
+        assert r.where and r.where.startswith("gated.py in ") and r.line and r.file.endswith("gated.py")
     assert t.rows[1].inputs == (shape,)
     assert t.rows[2].inputs == (shape, shape)
     assert [r.target for r in t.rows] == ["z", "z", "z", "z", "out"]  # the gate is z = self.gate(x1, x2)
@@ -104,10 +104,14 @@ def test_gated_fusion_paper_variant_adds_its_projection():
 
 
 def test_post_gated_fusion_rows_name_its_variables():
-    t = trace(post_block("01_gated_fusion", "gatedFusion", dim=64), (1, 224, 224, 64), (1, 224, 224, 64))
+    spec = BLOCKS["gated_fusion"]
+    names = list(spec.inputs.values())  # the caller (here the registry) names the dimensions
+    t = trace(post_block("01_gated_fusion", "gatedFusion", dim=64), (1, 224, 224, 64), (1, 224, 224, 64), names=names)
     assert [r.target for r in t.rows][:4] == ["x11", "x22", "z", "z"]
-    assert t.dims == {"x1": "B H W C", "x2": "B H W C"}  # the registry's names for the post's class
-    assert t.rows[0].where.startswith("01_gated_fusion:") and "x11 = self.fc1(x1)" in t.rows[0].where
+    assert t.dims == {"x1": "B H W C", "x2": "B H W C"}
+    # no line number in the text a notebook shows; the number stays on the row
+    assert not re.search(r":\d", t.rows[0].where) and t.rows[0].line > 0 and t.rows[0].file == "<01_gated_fusion>"
+    assert t.rows[0].where.startswith("01_gated_fusion in forward:") and "x11 = self.fc1(x1)" in t.rows[0].where
 
 
 # ---------------------------------------------------------------------------- symbols
@@ -352,3 +356,18 @@ def test_never_raises_on_a_registered_block(name):
         assert_symbols_evaluate(t)
         str(t), t._repr_html_(), t.arrows()
     assert traced >= 3, f"{name}: fewer than 3 valid configurations traced"
+
+
+def test_package_trace_names_a_registered_block_by_the_registry():
+    """fusionlab.trace gives a registered block (and the post's class of the same name) the registry's
+    dimension names; the generic fusionlab.tracing.trace names by rank."""
+    import fusionlab
+    from fusionlab import tracing
+
+    block = fusionlab.GatedFusion(8)
+    shapes = ((2, 4, 5, 8), (2, 4, 5, 8))  # channels last: (B, H, W, C)
+    assert fusionlab.trace(block, *shapes).rows[-1].symbolic == "(B, H, W, C)"
+    assert tracing.trace(block, *shapes).rows[-1].symbolic == "(B, C, H, W)"  # by rank: the caller must name
+    post_like = type("gatedFusion", (fusionlab.GatedFusion,), {})(8)
+    assert fusionlab.trace(post_like, *shapes).rows[-1].symbolic == "(B, H, W, C)"
+    assert fusionlab.trace(block, *shapes, names="B T N C").rows[-1].symbolic == "(B, T, N, C)"

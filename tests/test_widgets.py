@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from fusionlab import BLOCKS, block_panel
-from fusionlab.cost import count_flops, count_params
+from fusionlab.costs import count_flops, count_params
 from fusionlab.registry import BlockSpec
 from fusionlab.widgets import MODES, controls_of, defaults, evaluate, nearest_valid, try_block
 
@@ -83,7 +83,7 @@ def test_every_control_of_every_block_redraws(name):
     panel = block_panel(name)
     assert panel.state.ok, panel.state.error
     assert panel.state.trace is not None and panel.state.cost is not None
-    # the panel's counts are fusionlab.cost's counts of a real block
+    # the panel's counts are fusionlab.costs' counts of a real block
     real = spec.build()
     assert panel.state.cost.params == count_params(real)
     assert panel.state.cost.flops == count_flops(real, *spec.shapes()) > 0
@@ -235,8 +235,8 @@ def test_panel_arguments_are_checked():
 
 
 def test_a_failing_symbolic_trace_falls_back_to_numbers(monkeypatch):
-    # the submodule itself: ``fusionlab.trace`` names the function
-    trace_module = importlib.import_module("fusionlab.trace")
+    # the module that defines ``fusionlab.trace``
+    trace_module = importlib.import_module("fusionlab.tracing")
     real = trace_module.trace
 
     def symbolic_fails(module, *inputs, names=None, symbolic=True):
@@ -249,3 +249,17 @@ def test_a_failing_symbolic_trace_falls_back_to_numbers(monkeypatch):
     assert state.ok and state.trace is not None
     assert "symbolic trace failed" in state.trace_note and "no symbolic shapes here" in state.trace_note
     assert state.cost.params == 2 * (8 * 8 + 8)
+
+
+def test_a_value_dependent_trace_shows_the_rows_before_and_its_sentence(monkeypatch):
+    trace_module = importlib.import_module("fusionlab.tracing")
+    real = trace_module.trace
+
+    def stops(module, *inputs, names=None, symbolic=True):
+        partial = real(module, *inputs, names=names, symbolic=symbolic)
+        raise trace_module.TraceError("trace: item() reads a tensor's values (here).", partial)
+
+    monkeypatch.setattr(trace_module, "trace", stops)
+    state = evaluate("gated_fusion", {"H": 4, "W": 4, "C": 8})
+    assert state.ok and state.trace is not None and state.trace.rows
+    assert state.trace_note == "trace: item() reads a tensor's values (here)."

@@ -23,13 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import batchnorm_batch, fmt_shape, image_tensor, odd_int, positive_int
+from .._checks import batchnorm_batch, fmt_shape, image_tensor, odd_int, positive_int, weights_dtype
 
-__all__ = ["ChannelAttention", "SpatialAttention", "CBAMBlock", "CBAM"]
+__all__ = ["ChannelAttention", "SpatialAttention", "CBAMBlock", "CBAM", "channel_logits"]
+
+# the official CBAM's BatchNorm (its BasicConv) keeps running statistics with momentum 0.01
+CBAM_BN_MOMENTUM = 0.01
 
 
 def _reduced_width(owner: str, channels: int, reduction: int, channels_name: str) -> int:
-    positive_int(owner, "reduction", reduction)
+    reduction = positive_int(owner, "reduction", reduction)
     if channels // reduction < 1:
         raise ValueError(
             f"{owner}: {channels_name} // reduction = {channels} // {reduction} = 0 would give the MLP a hidden "
@@ -39,10 +42,20 @@ def _reduced_width(owner: str, channels: int, reduction: int, channels_name: str
 
 
 def _mlp(pooled: torch.Tensor, first: nn.Module, second: nn.Module) -> torch.Tensor:
-    """A 1×1-conv MLP (no bias) on pooled vectors (..., C): linear → ReLU → linear, without conv set-up cost."""
-    w1 = first.weight.flatten(1)
-    w2 = second.weight.flatten(1)
-    return F.linear(F.relu(F.linear(pooled, w1)), w2)
+    """Linear → ReLU → linear on vectors (..., C) with the weights (and biases, if any) of two 1×1 convs
+    or Linears: a 1×1 conv on a pooled map is a matrix product, without conv's set-up cost."""
+    hidden = F.relu(F.linear(pooled, first.weight.flatten(1), first.bias))
+    return F.linear(hidden, second.weight.flatten(1), second.bias)
+
+
+def channel_logits(x: torch.Tensor, mlp: nn.Sequential) -> torch.Tensor:
+    """CBAM's channel-gate core, MLP(AvgPool x) + MLP(MaxPool x) with one shared MLP
+    ``mlp`` = [C → C/r, ReLU, C/r → C] (1×1 convs or Linears): (B, C, H, W) → logits (B, C).
+
+    :class:`ChannelAttention`, :class:`CBAM` and MSAA's channel gate all run this."""
+    pooled = torch.stack([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))])  # (2, B, C): both through one MLP call
+    out = _mlp(pooled, mlp[0], mlp[2])
+    return out[0] + out[1]
 
 
 class ChannelAttention(nn.Module):
@@ -54,13 +67,15 @@ class ChannelAttention(nn.Module):
 
     Shapes:
         x: ``(B, C, H, W)``. Output: logits ``(B, C, 1, 1)``. state_dict: ``se.0.weight``, ``se.2.weight``.
+
+    Deployment: TorchScript scripting (torch.jit.script) is not supported; jit.trace, torch.export and ONNX are.
     """
 
     def __init__(self, channel: int, reduction: int = 16) -> None:
         super().__init__()
-        self.channel = positive_int("ChannelAttention", "channel", channel)
+        channel = self.channel = positive_int("ChannelAttention", "channel", channel)
         hidden = _reduced_width("ChannelAttention", channel, reduction, "channel")
-        self.reduction = reduction
+        self.reduction = int(reduction)
         self.se = nn.Sequential(
             nn.Conv2d(channel, hidden, 1, bias=False),
             nn.ReLU(),
@@ -69,12 +84,11 @@ class ChannelAttention(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C), without the input check."""
-        pooled = torch.stack([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))])  # (2, B, C): max, then average
-        out = _mlp(pooled, self.se[0], self.se[2])
-        return out[0] + out[1]
+        return channel_logits(x, self.se)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         image_tensor("ChannelAttention", "x", x, self.channel)
+        weights_dtype("ChannelAttention", "x", x, self.se[0].weight)
         return self.logits(x)[:, :, None, None]
 
     def extra_repr(self) -> str:
@@ -89,6 +103,8 @@ class SpatialAttention(nn.Module):
 
     Shapes:
         x: ``(B, C, H, W)``. Output: logits ``(B, 1, H, W)``. state_dict: ``conv.weight``, ``conv.bias``.
+
+    Deployment: TorchScript scripting (torch.jit.script) is not supported; jit.trace, torch.export and ONNX are.
     """
 
     def __init__(self, kernel_size: int = 7) -> None:
@@ -102,6 +118,7 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         image_tensor("SpatialAttention", "x", x)
+        weights_dtype("SpatialAttention", "x", x, self.conv.weight)
         return self.logits(x)
 
     def extra_repr(self) -> str:
@@ -124,6 +141,9 @@ class CBAMBlock(nn.Module):
     state_dict keys equal the post's: ``ChannelAttention.se.{0,2}.weight``,
     ``SpatialAttention.conv.*``, ``MLP.0.weight``, ``MLP.2.weight``. The post's unused
     ``init_weights``, ``residual`` and sigmoid sub-modules are left out (none has parameters).
+
+    Deployment: TorchScript scripting (torch.jit.script) is not supported; jit.trace, torch.export and
+    ONNX are (dynamic batch; H×W is fixed by construction).
     """
 
     def __init__(self, channel: int = 512, reduction: int = 16, kernel_size: int = 49, HW: int | None = None) -> None:
@@ -134,11 +154,11 @@ class CBAMBlock(nn.Module):
                 f"{owner}: HW=None is not allowed; pass HW = H * W of the inputs (the joint MLP has "
                 f"channel + H·W inputs), e.g. CBAMBlock(channel={channel}, HW=7 * 7)."
             )
-        self.channel = positive_int(owner, "channel", channel)
-        self.HW = positive_int(owner, "HW", HW)
+        channel = self.channel = positive_int(owner, "channel", channel)
+        HW = self.HW = positive_int(owner, "HW", HW)
         hidden = _reduced_width(owner, channel, reduction, "channel")
-        odd_int(owner, "kernel_size", kernel_size)
-        self.reduction, self.kernel_size = reduction, kernel_size
+        kernel_size = odd_int(owner, "kernel_size", kernel_size)
+        self.reduction, self.kernel_size = int(reduction), kernel_size
         self.ChannelAttention = ChannelAttention(channel=channel, reduction=reduction)
         self.SpatialAttention = SpatialAttention(kernel_size=kernel_size)
         self.joint_channel = channel + HW
@@ -150,6 +170,7 @@ class CBAMBlock(nn.Module):
 
     def _check(self, x: torch.Tensor) -> None:
         image_tensor("CBAMBlock", "x", x, self.channel)
+        weights_dtype("CBAMBlock", "x", x, self.MLP[0].weight)
         h, w = x.shape[-2:]
         if h * w != self.HW:
             raise ValueError(
@@ -187,32 +208,34 @@ class CBAM(nn.Module):
         x: ``(B, C, H, W)``, any H, W ≥ 1. Output: ``(B, C, H, W)``.
 
     Parameters: ``channel_mlp`` (Linear C → C/r → C, with biases), ``spatial_conv`` (2 → 1, no bias),
-    ``spatial_bn`` (BatchNorm2d(1)). The official ResNet set-up initialises ``spatial_bn.weight`` to 0
-    so that every gate starts at 0.5; this block keeps PyTorch's default (1). In training mode the
-    spatial BatchNorm needs B·H·W ≥ 2 (``forward`` raises a ValueError otherwise).
+    ``spatial_bn`` (BatchNorm2d(1), momentum 0.01 as the official code). The official ResNet set-up
+    initialises ``spatial_bn.weight`` to 0 so that every gate starts at 0.5; this block keeps
+    PyTorch's default (1). In training mode the spatial BatchNorm needs B·H·W ≥ 2 (``forward``
+    raises a ValueError otherwise).
+
+    Deployment: TorchScript scripting (torch.jit.script) is not supported; jit.trace, torch.export and ONNX are.
     """
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
         super().__init__()
-        self.channels = positive_int("CBAM", "channels", channels)
+        channels = self.channels = positive_int("CBAM", "channels", channels)
         hidden = _reduced_width("CBAM", channels, reduction, "channels")
-        self.kernel_size = odd_int("CBAM", "kernel_size", kernel_size)
-        self.reduction = reduction
+        kernel_size = self.kernel_size = odd_int("CBAM", "kernel_size", kernel_size)
+        self.reduction = int(reduction)
         self.channel_mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
         self.spatial_conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
-        self.spatial_bn = nn.BatchNorm2d(1)
+        self.spatial_bn = nn.BatchNorm2d(1, momentum=CBAM_BN_MOMENTUM)
 
     def _check(self, x: torch.Tensor) -> None:
         image_tensor("CBAM", "x", x, self.channels)
+        weights_dtype("CBAM", "x", x, self.spatial_conv.weight)
         b, _, h, w = x.shape
         batchnorm_batch("CBAM", "the spatial gate", b * h * w, x.shape, self.training)
 
     def channel_weights(self, x: torch.Tensor) -> torch.Tensor:
         """M_c(x): (B, C, 1, 1), values in (0, 1)."""
         self._check(x)
-        pooled = torch.stack([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))])  # (2, B, C)
-        logits = self.channel_mlp(pooled)
-        return torch.sigmoid(logits[0] + logits[1])[:, :, None, None]
+        return torch.sigmoid(channel_logits(x, self.channel_mlp))[:, :, None, None]
 
     def spatial_weights(self, x: torch.Tensor) -> torch.Tensor:
         """M_s(x) for an (already channel-refined) x: (B, 1, H, W), values in (0, 1)."""

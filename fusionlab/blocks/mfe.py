@@ -20,8 +20,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import batchnorm_batch, image_tensor, one_of, positive_int
-from .msf import VARIANTS, SqueezeConv, scale_weights, select_scales
+from .._checks import batchnorm_batch, image_tensor, is_int, one_of, positive_int, weights_dtype
+from .msf import VARIANTS, add_fusion_layers, scale_weights, select_scales
 
 __all__ = ["MFEBlock"]
 
@@ -52,33 +52,32 @@ class MFEBlock(nn.Module):
 
     state_dict keys equal the post's: ``layer1``–``layer4`` (``.0`` conv, ``.1`` BN),
     ``project.0``, ``project.1``, ``SE1``–``SE4``.
+
+    Deployment: TorchScript scripting (torch.jit.script) is not supported; jit.trace, torch.export and ONNX are.
     """
 
     def __init__(self, in_channels: int, atrous_rates: Sequence[int] = (2, 4, 8), *, variant: str = "blog") -> None:
         super().__init__()
         self.in_channels = positive_int("MFEBlock", "in_channels", in_channels)
         rates = tuple(atrous_rates) if isinstance(atrous_rates, (list, tuple)) else None
-        if rates is None or len(rates) != 3 or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rates):
+        if rates is None or len(rates) != 3 or any(not is_int(r) or r < 1 for r in rates):
             raise ValueError(
                 f"MFEBlock: atrous_rates must be three positive ints (the dilation of layers 2–4), "
                 f"got {atrous_rates!r}; for example (2, 4, 8)."
             )
         one_of("MFEBlock", "variant", variant, VARIANTS)
-        self.atrous_rates = rates
+        self.atrous_rates = rates = tuple(int(r) for r in rates)
         self.variant = variant
-        c = in_channels
+        c = self.in_channels
         self.layer1 = _conv_bn_relu(c, 1)
         self.layer2 = _conv_bn_relu(c, rates[0])
         self.layer3 = _conv_bn_relu(c, rates[1])
         self.layer4 = _conv_bn_relu(c, rates[2])
-        self.project = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
-        self.SE1 = SqueezeConv(c, variant=variant)
-        self.SE2 = SqueezeConv(c, variant=variant)
-        self.SE3 = SqueezeConv(c, variant=variant)
-        self.SE4 = SqueezeConv(c, variant=variant)
+        add_fusion_layers(self, c, variant)  # project, SE1–SE4: MSF's fusion
 
     def _check(self, x: torch.Tensor) -> None:
         image_tensor("MFEBlock", "x", x, self.in_channels)
+        weights_dtype("MFEBlock", "x", x, self.layer1[0].weight)
         b, _, h, w = x.shape
         batchnorm_batch("MFEBlock", "layer1–layer4 and project", b * h * w, x.shape, self.training)
         if self.variant == "paper":

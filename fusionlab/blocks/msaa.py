@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .._checks import fmt_shape, image_tensor, positive_int, positive_number
+from .._checks import fmt_shape, image_tensor, positive_int, positive_number, weights_dtype
+from .cbam import channel_logits
 
 __all__ = ["MSAA"]
 
@@ -27,7 +27,9 @@ CHANNEL_REDUCTION = 4  # CA's hidden width is d // 4
 
 
 class _ChannelGate(nn.Module):
-    """CA(f) = σ(MLP(avg) + MLP(max)) with a bias-free 1×1-conv MLP d → d/4 → d: (B, d, 1, 1)."""
+    """CA(f) = σ(MLP(avg) + MLP(max)) with a bias-free 1×1-conv MLP d → d/4 → d: (B, d, 1, 1).
+
+    The core is CBAM's (:func:`fusionlab.blocks.cbam.channel_logits`); only the layer names differ."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -37,10 +39,7 @@ class _ChannelGate(nn.Module):
         )
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        pooled = torch.stack([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))])  # (2, B, d)
-        w1, w2 = self.fc[0].weight.flatten(1), self.fc[2].weight.flatten(1)
-        logits = F.linear(F.relu(F.linear(pooled, w1)), w2)
-        return torch.sigmoid(logits[0] + logits[1])[:, :, None, None]
+        return torch.sigmoid(channel_logits(f, self.fc))[:, :, None, None]
 
 
 class _SpatialGate(nn.Module):
@@ -99,13 +98,15 @@ class MSAA(nn.Module):
     state_dict keys: ``fusion_conv.*`` as CM-UNet's ``MSAA`` minus its unused ``fusion_conv.down_2``,
     so an upstream checkpoint loads with ``strict=False`` (only ``down_2`` unexpected). No
     BatchNorm: any batch size works in training mode.
+
+    Deployment: TorchScript scripting (torch.jit.script) is not supported; jit.trace, torch.export and ONNX are.
     """
 
     def __init__(self, in_channels: int, out_channels: int, factor: float = 4.0) -> None:
         super().__init__()
         owner = "MSAA"
-        self.in_channels = positive_int(owner, "in_channels", in_channels)
-        self.out_channels = positive_int(owner, "out_channels", out_channels)
+        in_channels = self.in_channels = positive_int(owner, "in_channels", in_channels)
+        out_channels = self.out_channels = positive_int(owner, "out_channels", out_channels)
         self.factor = positive_number(owner, "factor", factor)
         d = int(out_channels // factor)
         if d // CHANNEL_REDUCTION < 1:
@@ -129,6 +130,7 @@ class MSAA(nn.Module):
                     f"MSAA: x1, x2 and x4 must share batch size and H×W (resize the coarser scales first), "
                     f"got x1 {fmt_shape(x1.shape)} and {name} {fmt_shape(x.shape)}."
                 )
+            weights_dtype("MSAA", name, x, self.fusion_conv.down.weight)
         total = x1.shape[1] + x2.shape[1] + x4.shape[1]
         if total != self.in_channels:
             raise ValueError(

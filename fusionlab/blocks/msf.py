@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import batchnorm_batch, image_tensor, one_of, positive_int, same_shape
+from .._checks import batchnorm_batch, image_tensor, one_of, positive_int, same_shape, weights_dtype
 
-__all__ = ["MSFBlock", "SqueezeConv", "scale_weights", "select_scales"]
+__all__ = ["MSFBlock", "SqueezeConv", "add_fusion_layers", "scale_logits", "squash_logits", "scale_weights",
+           "select_scales"]
 
 VARIANTS = ("blog", "paper")
 
@@ -54,11 +55,33 @@ class SqueezeConv(nn.Module):
         return self.conv(pooled[:, :, None, None]).flatten(1)
 
 
+def add_fusion_layers(module: nn.Module, channels: int, variant: str) -> tuple[nn.Module, ...]:
+    """Give ``module`` MSF's layers under the post's names, in its order: ``project`` (1×1 conv → BN →
+    ReLU) and the squeezes ``SE1``–``SE4``; returns the squeezes. MSF and MFE both build with this."""
+    c = channels
+    module.project = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+    module.SE1 = SqueezeConv(c, variant=variant)
+    module.SE2 = SqueezeConv(c, variant=variant)
+    module.SE3 = SqueezeConv(c, variant=variant)
+    module.SE4 = SqueezeConv(c, variant=variant)
+    return module.SE1, module.SE2, module.SE3, module.SE4
+
+
+def scale_logits(features: Sequence[torch.Tensor], squeezes: Sequence[nn.Module]) -> torch.Tensor:
+    """l_i = SE_i(GAP(y_i)), stacked: shape (B, n_scales, C)."""
+    # (B, C) per scale -> (B, S, C)
+    return torch.stack([se(y.mean(dim=(2, 3))) for se, y in zip(squeezes, features)], dim=1)
+
+
+def squash_logits(logits: torch.Tensor) -> torch.Tensor:
+    """w = softmax over scales of σ(l): (B, n_scales, C) → (B, n_scales, C)."""
+    # softmax over the scale axis, as the post's dim=2 of (B, C, S, 1)
+    return torch.softmax(torch.sigmoid(logits), dim=1)
+
+
 def scale_weights(features: Sequence[torch.Tensor], squeezes: Sequence[nn.Module]) -> torch.Tensor:
     """w = softmax over scales of σ(SE_i(GAP(y_i))): shape (B, n_scales, C)."""
-    # (B, C) per scale -> (B, S, C); softmax over the scale axis, as the post's dim=2 of (B, C, S, 1)
-    logits = torch.stack([se(y.mean(dim=(2, 3))) for se, y in zip(squeezes, features)], dim=1)
-    return torch.softmax(torch.sigmoid(logits), dim=1)
+    return squash_logits(scale_logits(features, squeezes))
 
 
 def select_scales(features: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
@@ -88,6 +111,8 @@ class MSFBlock(nn.Module):
     ``forward`` raises a ValueError (call ``.eval()`` for single images).
 
     state_dict keys equal the post's: ``project.0.weight``, ``project.1.*``, ``SE1``–``SE4``.
+
+    Deployment: TorchScript scripting (torch.jit.script) is not supported; jit.trace, torch.export and ONNX are.
     """
 
     def __init__(self, in_channels: int, *, variant: str = "blog") -> None:
@@ -95,17 +120,13 @@ class MSFBlock(nn.Module):
         self.in_channels = positive_int("MSFBlock", "in_channels", in_channels)
         one_of("MSFBlock", "variant", variant, VARIANTS)
         self.variant = variant
-        c = in_channels
-        self.project = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
-        self.SE1 = SqueezeConv(c, variant=variant)
-        self.SE2 = SqueezeConv(c, variant=variant)
-        self.SE3 = SqueezeConv(c, variant=variant)
-        self.SE4 = SqueezeConv(c, variant=variant)
+        add_fusion_layers(self, self.in_channels, variant)
 
     def _check(self, xs: Sequence[torch.Tensor]) -> None:
         names = ("x0", "x1", "x2", "x3")
         for name, x in zip(names, xs):
             image_tensor("MSFBlock", name, x, self.in_channels)
+            weights_dtype("MSFBlock", name, x, self.project[0].weight)
         same_shape("MSFBlock", dict(zip(names, xs)))
         b, _, h, w = xs[0].shape
         batchnorm_batch("MSFBlock", "project", b * h * w, xs[0].shape, self.training)
@@ -115,9 +136,7 @@ class MSFBlock(nn.Module):
 
     def weights(self, x0: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, x3: torch.Tensor) -> torch.Tensor:
         """The fusion weights, shape (B, 4, C): for each channel, how much each input contributes."""
-        xs = (x0, x1, x2, x3)
-        self._check(xs)
-        return scale_weights(xs, (self.SE1, self.SE2, self.SE3, self.SE4))
+        return squash_logits(self.logits(x0, x1, x2, x3))
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, x3: torch.Tensor) -> torch.Tensor:
         xs = (x0, x1, x2, x3)
@@ -134,5 +153,4 @@ class MSFBlock(nn.Module):
         """
         xs = (x0, x1, x2, x3)
         self._check(xs)
-        squeezes = (self.SE1, self.SE2, self.SE3, self.SE4)
-        return torch.stack([se(y.mean(dim=(2, 3))) for se, y in zip(squeezes, xs)], dim=1)
+        return scale_logits(xs, (self.SE1, self.SE2, self.SE3, self.SE4))

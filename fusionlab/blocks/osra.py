@@ -7,15 +7,16 @@ the attention matrix is HW × H'W' instead of HW × HW. For x of shape (B, C, H,
 d = C / h::
 
     q    = conv1×1(x)                                        (B, h, HW, d)
-    y    = SR(x)                                             (B, C, H', W'), H' = ⌊(H − 1) / r⌋ + 1
+    y    = SR(x)                                             (B, C, H', W'), H' = ⌊(H + 2p − r − 3) / r⌋ + 1
     y    = DW3×3(y) + y                                      local refinement
     k, v = split(conv1×1(y))                                 (B, h, H'W', d) each
     out  = softmax(q kᵀ · scale + P) v                       (B, h, HW, d) → (B, C, H, W)
 
-SR = depthwise conv (k = r + 3, stride r, padding ⌊(r + 3) / 2⌋) → BN → act → depthwise 1×1 conv
+SR = depthwise conv (k = r + 3, stride r, padding p = ⌊(r + 3) / 2⌋) → BN → act → depthwise 1×1 conv
 → BN (identity for r = 1); P is an optional relative position bias, resized bicubically to
 HW × H'W' when its size differs. The post uses act = ReLU (``variant="blog"``); TransXNet's code
-uses GELU (``variant="paper"``, same state_dict keys).
+uses GELU (``variant="paper"``, same state_dict keys). With that padding H' = ⌊(H − 1) / r⌋ + 1
+for an even r and ⌊H / r⌋ + 1 for an odd r (``reduced_size`` computes it).
 """
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from torch._subclasses.fake_tensor import FakeTensor
+from .._torch_internals import FakeTensor
 
 from .._checks import (batchnorm_batch, divisible, floating_tensor, fmt_shape, image_tensor, one_of,
-                       positive_int, positive_number, probability)
+                       positive_int, positive_number, probability, weights_dtype)
 
 __all__ = ["OSRAttention"]
 
@@ -52,6 +53,8 @@ class OSRAttention(nn.Module):
             problems are computed in blocks of query rows, so no full HW × H'W' matrix is held
             (under autograd, blocks are recomputed in backward). Also a module attribute. A position
             bias is the caller's own tensor; once resized it has the attention matrix's size.
+            Blocks apply in eager and in ``torch.export`` at fixed sizes; a ``jit.trace`` graph or an
+            export with a dynamic size (ONNX included) computes attention in one call, so it runs at any batch.
 
     Shapes:
         x: ``(B, C, H, W)``, any H, W ≥ 1. relative_pos_enc: optional, 4-D ``(B or 1, h or 1, L, S)``;
@@ -67,6 +70,8 @@ class OSRAttention(nn.Module):
 
     state_dict keys equal the post's: ``q``, ``kv``, ``sr.0`` (conv), ``sr.1`` (BN), ``sr.3`` (conv),
     ``sr.4`` (BN), ``local_conv``. TransXNet names them ``sr.0.conv``, ``sr.0.bn``, ``sr.1.conv``, ``sr.1.bn``.
+
+    Deployment: TorchScript scripting (torch.jit.script) is not supported; jit.trace, torch.export and ONNX are.
     """
 
     def __init__(
@@ -82,13 +87,13 @@ class OSRAttention(nn.Module):
     ) -> None:
         super().__init__()
         owner = "OSRAttention"
-        self.dim = positive_int(owner, "dim", dim)
-        self.num_heads = positive_int(owner, "num_heads", num_heads)
+        dim = self.dim = positive_int(owner, "dim", dim)
+        num_heads = self.num_heads = positive_int(owner, "num_heads", num_heads)
         divisible(owner, "dim", dim, "num_heads", num_heads)
         if qk_scale is not None:
             positive_number(owner, "qk_scale", qk_scale)
-        probability(owner, "attn_drop", attn_drop)
-        self.sr_ratio = positive_int(owner, "sr_ratio", sr_ratio)
+        attn_drop = probability(owner, "attn_drop", attn_drop)
+        sr_ratio = self.sr_ratio = positive_int(owner, "sr_ratio", sr_ratio)
         one_of(owner, "variant", variant, ("blog", "paper"))
         self.max_attn_bytes = positive_int(owner, "max_attn_bytes", max_attn_bytes)
         self.variant = variant
@@ -123,6 +128,7 @@ class OSRAttention(nn.Module):
     def _check(self, x: torch.Tensor, relative_pos_enc: torch.Tensor | None) -> None:
         owner = "OSRAttention"
         image_tensor(owner, "x", x, self.dim)
+        weights_dtype(owner, "x", x, self.q.weight)
         b, _, h, w = x.shape
         if self.sr_ratio > 1:
             h2, w2 = self.reduced_size(h, w)
@@ -162,11 +168,16 @@ class OSRAttention(nn.Module):
         batch, heads, rows_total, _ = q.shape
         keys = k.shape[-2]
         attend = self._explicit if (self.training and self.attn_drop.p > 0) else self._fused
-        rows = max(1, self.max_attn_bytes // (batch * heads * keys * q.element_size()))
         # meta and fake tensors hold no memory: one block (keeps shape traces and FLOP counts fast);
         # but torch.export traces with fake tensors too, and its program must keep the blocks
         untraced_fake = isinstance(q, FakeTensor) and not _is_exporting()
-        if rows >= rows_total or q.is_meta or untraced_fake:
+        # a graph replayed at other sizes must not bake the block count, which follows from B·h·HW·H'W':
+        # jit.trace records this trace's sizes as constants; an export with a symbolic size would guard on it
+        symbolic = _is_exporting() and not all(type(n) is int for n in (batch, heads, rows_total, keys))
+        if torch.jit.is_tracing() or symbolic or q.is_meta or untraced_fake:
+            return attend(q, k, v, bias)
+        rows = max(1, self.max_attn_bytes // (batch * heads * keys * q.element_size()))
+        if rows >= rows_total:
             return attend(q, k, v, bias)
         # an exported program is traced for inference: no backward, so no recomputation
         save_memory = torch.is_grad_enabled() and not _is_exporting() and any(

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import divisible, image_tensor, positive_int
+from .._checks import divisible, image_tensor, positive_int, weights_dtype
 
 __all__ = ["SAFM"]
 
@@ -37,15 +37,18 @@ class SAFM(nn.Module):
         be ≥ 1: 8×8 for the default 4 levels). Output: ``(B, C, H, W)``.
 
     state_dict keys equal the post's: ``mfr.{i}.weight``, ``mfr.{i}.bias``, ``aggr.weight``, ``aggr.bias``.
-    ``torch.export`` works for fixed input sizes. Dynamic H, W cannot be exported: the pooled sizes
-    H // 2^i specialise to numbers (``adaptive_max_pool2d`` refuses symbolic output sizes); the same
-    limit breaks the official code's ONNX export.
+    Deployment: ``jit.trace``, ``torch.export`` and ONNX (``dynamo=True`` and the legacy
+    ``dynamo=False``) all take a dynamic batch. A dynamic H or W works only with ``jit.trace`` (its
+    graph replays at any H×W ≥ 2^(n_levels − 1)); ``torch.export`` refuses it (the pooled sizes
+    H // 2^i specialise: a constraint error), the dynamo ONNX program keeps the example's H×W, and
+    the legacy exporter refuses it (``adaptive_max_pool2d``: input size not accessible). TorchScript
+    scripting (torch.jit.script) is not supported.
     """
 
     def __init__(self, dim: int, n_levels: int = 4) -> None:
         super().__init__()
-        self.dim = positive_int("SAFM", "dim", dim)
-        self.n_levels = positive_int("SAFM", "n_levels", n_levels)
+        dim = self.dim = positive_int("SAFM", "dim", dim)
+        n_levels = self.n_levels = positive_int("SAFM", "n_levels", n_levels)
         divisible("SAFM", "dim", dim, "n_levels", n_levels)
         chunk_dim = dim // n_levels
         self.mfr = nn.ModuleList(
@@ -56,6 +59,15 @@ class SAFM(nn.Module):
 
     def _check(self, x: torch.Tensor) -> None:
         image_tensor("SAFM", "x", x, self.dim, min_size=2 ** (self.n_levels - 1))
+        weights_dtype("SAFM", "x", x, self.aggr.weight)
+
+    @staticmethod
+    def _size(x: torch.Tensor) -> tuple[int, int]:
+        h, w = x.shape[-2:]
+        if torch.onnx.is_in_onnx_export() and torch.jit.is_tracing():
+            # the legacy ONNX exporter traces sizes as tensors, and its adaptive pooling needs constants
+            h, w = int(h), int(w)
+        return h, w
 
     @staticmethod
     def _pool(part: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -66,14 +78,14 @@ class SAFM(nn.Module):
         """The pooled maps at their own sizes, before the depthwise convs: group 0 as it is,
         (B, C/n, H, W); group i ≥ 1 max-pooled to (B, C/n, H // 2^i, W // 2^i)."""
         self._check(x)
-        h, w = x.shape[-2:]
+        h, w = self._size(x)
         parts = x.chunk(self.n_levels, dim=1)
         return [parts[0]] + [self._pool(parts[i], (h // 2**i, w // 2**i)) for i in range(1, self.n_levels)]
 
     def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The per-level maps s_0..s_{n−1}, each (B, C/n, H, W), before the 1×1 aggregation."""
         self._check(x)
-        h, w = x.shape[-2:]
+        h, w = self._size(x)
         parts = x.chunk(self.n_levels, dim=1)
         out = [self.mfr[0](parts[0])]
         for i in range(1, self.n_levels):

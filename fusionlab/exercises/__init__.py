@@ -1,7 +1,7 @@
 """Exercises for the course: build a block from its equations, and concept questions, with checkers.
 
-``EXERCISES`` maps a chapter ("01" … "07") to its exercises. Each has ``name``, ``kind``
-("build" or "concept"), ``title``, ``prompt``, ``solution()`` (a correct answer) and
+``EXERCISES`` maps a chapter ("00" … "07"; 00 has concept questions only) to its exercises.
+Each has ``name``, ``kind`` ("build" or "concept"), ``title``, ``prompt``, ``solution()`` (a correct answer) and
 ``check(answer)``, which returns a :class:`Result` with ``passed`` and ``hint`` for any
 answer, ``None`` or a wrong module included; it never raises.
 
@@ -36,19 +36,19 @@ from __future__ import annotations
 import inspect
 
 from ._core import ConceptExercise, Exercise, FunctionExercise, ModuleExercise, Result
-from . import ch01_gated, ch02_msf, ch03_mfe, ch04_safm, ch05_osra, ch06_msaa, ch07_cbam
+from . import ch00_shapes, ch01_gated, ch02_msf, ch03_mfe, ch04_safm, ch05_osra, ch06_msaa, ch07_cbam
 
 __all__ = ["EXERCISES", "Result", "Exercise", "ConceptExercise", "ModuleExercise", "FunctionExercise",
            "exercise", "solution_source", "show", "quiz"]
 
 EXERCISES: dict[str, list[Exercise]] = {
     module.CHAPTER: module.EXERCISES
-    for module in (ch01_gated, ch02_msf, ch03_mfe, ch04_safm, ch05_osra, ch06_msaa, ch07_cbam)
+    for module in (ch00_shapes, ch01_gated, ch02_msf, ch03_mfe, ch04_safm, ch05_osra, ch06_msaa, ch07_cbam)
 }
 
 
 def exercise(chapter: str, name: str) -> Exercise:
-    """The exercise ``name`` of ``chapter`` ("01" … "07")."""
+    """The exercise ``name`` of ``chapter`` ("00" … "07")."""
     if chapter not in EXERCISES:
         raise KeyError(f"exercise: chapter={chapter!r} has no exercises; valid chapters: {', '.join(EXERCISES)}.")
     for ex in EXERCISES[chapter]:

@@ -20,6 +20,9 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from .._torch_internals import _BatchNorm
+from ..testing import randomize_norms
+
 __all__ = ["Result", "Exercise", "ConceptExercise", "ModuleExercise", "FunctionExercise", "post_weights"]
 
 ATOL, RTOL = 1e-5, 1e-4  # float32 round-off of a re-ordered but equal computation stays well below
@@ -174,27 +177,12 @@ def _max_diff(outs: Sequence[torch.Tensor], refs: Sequence[torch.Tensor]) -> flo
     return max(diffs, default=0.0)
 
 
-def _randomize_norms(module: nn.Module, gen: torch.Generator) -> None:
-    """Random BatchNorm affine parameters and running statistics, so that a skipped norm, or
-    running statistics used in training mode, changes the output."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                if m.affine:
-                    m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                    m.bias.copy_(torch.rand(n, generator=gen) - 0.5)
-                if m.track_running_stats:
-                    m.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-                    m.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
-
-
 def post_weights(cls: type[nn.Module], kwargs: Mapping[str, Any], seed: int = 0) -> nn.Module:
     """``cls(**kwargs)`` with seeded weights and randomised BatchNorms, in eval mode; the global RNG is untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         block = cls(**kwargs)
-    _randomize_norms(block, torch.Generator().manual_seed(seed + 1))
+    randomize_norms(block, seed=seed + 1)
     return block.eval()
 
 
@@ -478,7 +466,7 @@ class ModuleExercise(Exercise):
             return Result(False, _t(lang, "load_failed", error=describe_error(err, lang)[0]))
         inputs = self.inputs()
         shapes = ", ".join(fmt_shape(x.shape) for x in inputs)
-        has_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in reference.modules())
+        has_norm = any(isinstance(m, _BatchNorm) for m in reference.modules())
         modes = (False, True) if has_norm else (False,)
         diff = 0.0
         for train in modes:

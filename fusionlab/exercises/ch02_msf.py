@@ -18,7 +18,7 @@ TEXT = {
             "ref": "the post's",
             "title": "Build MSFblock",
             "prompt": "Write the post's MSFblock(in_channels): for each input x_i (B, C, H, W) pool to (B, C, 1, 1), "
-                      "apply SE_i (a oneConv whose .conv is a Sequential holding one bias-free 1×1 conv), stack the "
+                      "apply SE_i (like the post's oneConv: a module whose .conv is a Sequential holding one bias-free 1×1 conv), stack the "
                       "four to (B, C, 4, 1), take softmax over the scales of their sigmoid, weight and sum the "
                       "inputs, then project = Sequential(1×1 conv without bias, BatchNorm2d, ReLU). "
                       "Check it with check(MSFblock).",
@@ -64,7 +64,7 @@ TEXT = {
 }
 
 
-class oneConv(nn.Module):
+class SqueezeConv(nn.Module):
     """The post's SE layer: a bias-free 1×1 conv inside a Sequential (state_dict key conv.0.weight)."""
 
     def __init__(self, channels):
@@ -82,10 +82,10 @@ class MSFblock(nn.Module):
         super().__init__()
         c = in_channels
         self.project = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
-        self.SE1 = oneConv(c)
-        self.SE2 = oneConv(c)
-        self.SE3 = oneConv(c)
-        self.SE4 = oneConv(c)
+        self.SE1 = SqueezeConv(c)
+        self.SE2 = SqueezeConv(c)
+        self.SE3 = SqueezeConv(c)
+        self.SE4 = SqueezeConv(c)
 
     def weights(self, xs):  # four (B, C, H, W) -> (B, C, 4, 1)
         ses = (self.SE1, self.SE2, self.SE3, self.SE4)
@@ -139,7 +139,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "msf_block", "build", _texts("msf_block"),
         reference=BLOCKS["msf"].cls, kwargs={"in_channels": 4}, input_shapes=[(2, 4, 3, 3)] * 4,
-        solution_cls=MSFblock, helpers=(oneConv,),
+        solution_cls=MSFblock, helpers=(SqueezeConv,),
         mistakes={"softmax_channels": _SoftmaxChannels, "no_sigmoid": _NoSigmoid, "no_softmax": _NoSoftmax,
                   "max_pool": _MaxPool, "shared_se": _SharedSE},
     ),

@@ -65,7 +65,7 @@ TEXT = {
 }
 
 
-class oneConv(nn.Module):
+class SqueezeConv(nn.Module):
     """The post's SE layer: a bias-free 1×1 conv inside a Sequential (state_dict key conv.0.weight)."""
 
     def __init__(self, channels):
@@ -94,7 +94,7 @@ class MFEblock(nn.Module):
         self.layer3 = conv_bn_relu(c, r2)
         self.layer4 = conv_bn_relu(c, r3)
         self.project = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
-        self.SE1, self.SE2, self.SE3, self.SE4 = oneConv(c), oneConv(c), oneConv(c), oneConv(c)
+        self.SE1, self.SE2, self.SE3, self.SE4 = SqueezeConv(c), SqueezeConv(c), SqueezeConv(c), SqueezeConv(c)
 
     def scales(self, x):  # (B, C, H, W) -> four (B, C, H, W)
         y0 = self.layer1(x)
@@ -147,7 +147,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "mfe_block", "build", _texts("mfe_block"),
         reference=BLOCKS["mfe"].cls, kwargs={"in_channels": 4, "atrous_rates": (2, 4, 8)},
-        input_shapes=[(2, 4, 9, 9)], solution_cls=MFEblock, helpers=(oneConv, conv_bn_relu),
+        input_shapes=[(2, 4, 9, 9)], solution_cls=MFEblock, helpers=(SqueezeConv, conv_bn_relu),
         mistakes={"no_residual": _NoResidual, "parallel": _Parallel, "no_skip": _NoSkip,
                   "softmax_channels": _SoftmaxChannels},
     ),

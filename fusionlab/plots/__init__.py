@@ -47,7 +47,13 @@ def photo(name: str = "astronaut", size: int | tuple[int, int] | None = 128, gra
         or (isinstance(size, tuple) and len(size) == 2 and all(isinstance(s, int) and s >= 1 for s in size))
     ):
         raise ValueError(f"photo: size must be an int ≥ 1, a pair (H, W) of them, or None; got {size!r}.")
-    import skimage.data
+    try:
+        import skimage.data
+    except ImportError as err:  # without the course extras
+        raise ImportError(
+            "photo needs scikit-image (its photographs ship inside it): pip install scikit-image "
+            "(or pip install 'fusionlab[course]')."
+        ) from err
 
     array = getattr(skimage.data, name)()  # uint8, (H, W) or (H, W, 3)
     x = torch.from_numpy(array.copy()).float().div_(255.0)
@@ -229,11 +235,11 @@ def overlay(
 def plot_growth(growth: Any, *, title: str | None = None):
     """Parameters and FLOPs (and CPU latency, when measured) against H·W, log–log.
 
-    ``growth`` is :func:`fusionlab.cost.cost_growth`'s result or a list of its row dicts
+    ``growth`` is :func:`fusionlab.costs.cost_growth`'s result or a list of its row dicts
     (``hw``, ``params``, ``flops``, ``latency``). FLOPs that double with H·W lie on a line of
     slope 1; attention over all pixel pairs would show slope 2.
     """
-    from ..cost import FLOPS_NOTE
+    from ..costs import FLOPS_NOTE
 
     rows = list(growth)
     if not rows:

@@ -1,7 +1,8 @@
 """Figures of the stitching lab (:mod:`fusionlab.lab`): the comparison, learning curves, trained maps.
 
-Each function returns a matplotlib ``Figure`` that is already closed in pyplot (see
-:mod:`fusionlab.plots`), so a notebook shows it once.
+Each function takes what it draws (a comparison, results, captured maps), never runs a network,
+and does not import :mod:`fusionlab.lab`. It returns a matplotlib ``Figure`` that is already closed
+in pyplot (see :mod:`fusionlab.plots`), so a notebook shows it once.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 
 from . import _pyplot, to_numpy_image
 
-__all__ = ["plot_comparison", "plot_history", "show_lab_maps", "plot_scale_weights", "plot_course_growth"]
+__all__ = ["plot_comparison", "plot_history", "show_lab_maps", "plot_lab_scale_weights", "plot_course_growth"]
 
 
 def plot_comparison(comparison: Any, *, title: str | None = None):
@@ -31,8 +32,13 @@ def plot_comparison(comparison: Any, *, title: str | None = None):
     ax_acc.bar(xs, means, yerr=stds, capsize=4, color="C0", alpha=0.6, label="mean ± std")
     for x, r in zip(xs, rows):
         ax_acc.plot([x] * len(r["accuracies"]), r["accuracies"], "k.", markersize=5)
-    low = min(min(r["accuracies"]) for r in rows)
-    ax_acc.set_ylim(max(0.0, low - 0.1), 1.0)
+    references = list(getattr(comparison, "references", []))
+    for k, ref in enumerate(references):  # seedless models (logistic regression): a dotted line
+        ax_acc.axhline(ref["accuracy"], color=f"C{(k + 3) % 10}", linestyle=":", label=ref["block"])
+    low = min([min(r["accuracies"]) for r in rows] + [ref["accuracy"] for ref in references])
+    ax_acc.set_ylim(max(0.0, low - 0.05), min(1.0, max(max(r["accuracies"]) for r in rows) + 0.1))
+    if references:
+        ax_acc.legend(fontsize=7, loc="upper left")
     ax_acc.set_xticks(list(xs), names, rotation=35, ha="right")
     ax_acc.set_ylabel("validation accuracy")
     ax_acc.set_title(f"accuracy over {len(comparison.seeds)} seeds (dots: single runs)")
@@ -43,7 +49,7 @@ def plot_comparison(comparison: Any, *, title: str | None = None):
         ax_flops.annotate(r["block"], (r["flops"], r["accuracy_mean"]), textcoords="offset points", xytext=(4, 4),
                           fontsize=8)
     ax_flops.set_xscale("log")
-    ax_flops.set_xlabel("FLOPs per digit (whole network, log scale)")
+    ax_flops.set_xlabel("FLOPs per image (whole network, log scale)")
     ax_flops.set_ylabel("validation accuracy")
     ax_flops.set_title("accuracy against cost")
     epochs = comparison.epochs
@@ -85,34 +91,36 @@ def plot_history(results: Sequence[Any], *, title: str | None = None):
     return fig
 
 
-def _models(models: Any) -> dict[str, Any]:
-    if isinstance(models, Mapping):
-        return dict(models)
-    if isinstance(models, (list, tuple)):
-        return {m.block_name: m for m in models}
-    return {models.block_name: models}
+def _constant(maps: torch.Tensor) -> bool:
+    # the rule of fusionlab.lab.MapReading.constant: max − min below 1e-3 (relative for large values)
+    top = float(maps.max())
+    return top - float(maps.min()) < 1e-3 * max(1.0, abs(top))
 
 
-def show_lab_maps(models: Any, images: torch.Tensor, *, labels: Sequence[int] | None = None,
-                  title: str | None = None):
-    """Trained lab networks' spatial gate/attention maps on some digits, read by forward hooks.
+def _captured(maps: Mapping[str, Any], kind: str) -> list[tuple[str, Any, torch.Tensor]]:
+    if not isinstance(maps, Mapping):
+        raise TypeError(f"expected a mapping name -> (probe, map) as fusionlab.lab.capture_maps returns, "
+                        f"got {type(maps).__name__}.")
+    return [(name, c[0], c[1]) for name, c in maps.items() if c is not None and c[0].kind == kind]
+
+
+def show_lab_maps(maps: Mapping[str, Any], images: torch.Tensor, *, labels: Sequence[int] | None = None,
+                  boxes: torch.Tensor | None = None, title: str | None = None):
+    """Spatial gate/attention maps of trained lab networks, one row per block, under the images they came from.
 
     Args:
-        models: one :class:`fusionlab.lab.LabNet`, a list of them, or a dict name -> network.
-        images: digits ``(N, 1, S, S)`` (standardised, as :func:`fusionlab.lab.load_digits_split` gives them).
-        labels: their classes, shown over the digits.
+        maps: name -> ``(probe, map)`` as :func:`fusionlab.lab.capture_maps` returns (map ``(N, H, W)``);
+            entries that are None or hold weights per scale are skipped (see :func:`plot_lab_scale_weights`).
+        images: the N canvases ``(N, 1, S, S)`` the maps were computed on (top row).
+        labels: their classes, shown over the images.
+        boxes: ``(N, 3)`` rows ``(top, left, side)``: each digit's box, outlined in red on the images.
 
-    The digits are the top row; each block with a spatial map (see its registry entry's ``map_probe``) adds a
-    row, with its own colour scale. Returns None when no network has a spatial map; weights per
-    scale (MSF, MFE) are drawn by :func:`plot_scale_weights`.
+    Each row has its own colour scale, given in its title. A map that is constant (max − min below
+    1e-3) is not drawn: its row says so and names the value. Returns None when no map is spatial.
     """
-    from ..lab import capture_maps
+    from matplotlib.patches import Rectangle
 
-    rows = []
-    for name, model in _models(models).items():
-        captured = capture_maps(model, images)
-        if captured is not None and captured[0].kind == "spatial":
-            rows.append((name, captured[0], captured[1]))
+    rows = _captured(maps, "spatial")
     if not rows:
         return None
     plt = _pyplot()
@@ -123,35 +131,39 @@ def show_lab_maps(models: Any, images: torch.Tensor, *, labels: Sequence[int] | 
     top = subfigs[0].subplots(1, n, squeeze=False)[0]
     for i, ax in enumerate(top):
         ax.imshow(to_numpy_image(images[i].cpu()), cmap="gray_r")
+        if boxes is not None:
+            y, x, side = (int(v) for v in boxes[i])
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), side, side, fill=False, edgecolor="red", linewidth=1))
         ax.set_axis_off()
         if labels is not None:
             ax.set_title(f"digit {int(labels[i])}", fontsize=8)
-    subfigs[0].suptitle(title or "trained gates and attention maps on validation digits", fontsize=10)
-    for sub, (name, probe, maps) in zip(subfigs[1:], rows):
+    subfigs[0].suptitle(title or "trained gates and attention maps on validation canvases", fontsize=10)
+    for sub, (name, probe, m) in zip(subfigs[1:], rows):
         axes = sub.subplots(1, n, squeeze=False)[0]
-        vmin, vmax = float(maps.min()), float(maps.max())
+        if _constant(m):
+            for ax in axes:
+                ax.set_axis_off()
+            sub.suptitle(f"{name}: {probe.label}: constant {float(m.max()):.3g} on every position and "
+                         f"image, nothing to draw", fontsize=8, x=0.01, ha="left")
+            continue
+        vmin, vmax = float(m.min()), float(m.max())
         for i, ax in enumerate(axes):
-            shown = ax.imshow(maps[i].numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
+            shown = ax.imshow(m[i].numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
             ax.set_axis_off()
         sub.colorbar(shown, ax=axes.tolist(), shrink=0.9, pad=0.01)
-        sub.suptitle(f"{name}: {probe.label}", fontsize=8, x=0.01, ha="left")
+        sub.suptitle(f"{name}: {probe.label} (colour scale {vmin:.3g} to {vmax:.3g})", fontsize=8, x=0.01, ha="left")
     plt.close(fig)
     return fig
 
 
-def plot_scale_weights(models: Any, images: torch.Tensor, *, title: str | None = None):
-    """Weights per scale (MSF, MFE) of trained lab networks: their spread over ``images``, one panel per block.
+def plot_lab_scale_weights(maps: Mapping[str, Any], *, title: str | None = None):
+    """Weights per scale (MSF, MFE) of trained lab networks: their spread over images, one panel per block.
 
-    Each weight is averaged over channels; the dashed line is the uniform weight 1/S. Returns None
-    when no network has weights per scale.
+    ``maps``: name -> ``(probe, weights (N, S))`` as :func:`fusionlab.lab.capture_maps` returns;
+    spatial maps and None are skipped. Each weight is averaged over channels; the dashed line is the
+    uniform weight 1/S. Returns None when no entry holds weights per scale.
     """
-    from ..lab import capture_maps
-
-    panels = []
-    for name, model in _models(models).items():
-        captured = capture_maps(model, images)
-        if captured is not None and captured[0].kind == "scales":
-            panels.append((name, captured[0], captured[1]))
+    panels = _captured(maps, "scales")
     if not panels:
         return None
     plt = _pyplot()
@@ -163,7 +175,8 @@ def plot_scale_weights(models: Any, images: torch.Tensor, *, title: str | None =
         ax.set_ylabel("weight")
         ax.set_title(f"{name}: {probe.label}", fontsize=8)
         ax.legend(fontsize=8)
-    fig.suptitle(title or f"weights per scale over {len(images)} validation digits", fontsize=10)
+    n = len(panels[0][2])
+    fig.suptitle(title or f"weights per scale over {n} validation canvases", fontsize=10)
     plt.close(fig)
     return fig
 
@@ -174,7 +187,7 @@ def plot_course_growth(growths: Sequence[Any], *, title: str | None = None):
     ``growths`` are :func:`fusionlab.cost.cost_growth` results (one per block). A line of slope 1
     means cost proportional to the number of pixels; slope 2, to pixel pairs (global attention).
     """
-    from ..cost import FLOPS_NOTE
+    from ..costs import FLOPS_NOTE
 
     growths = list(growths)
     if not growths:

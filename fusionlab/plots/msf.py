@@ -14,16 +14,18 @@ Each figure function returns a matplotlib ``Figure`` that is already closed in p
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..blocks.msf import scale_weights
+from ..blocks.msf import scale_weights, select_scales
 from . import _pyplot
 
-__all__ = ["squeeze_bounds", "squeezed_weights", "photo_scales", "plot_squeeze", "plot_scale_weights"]
+__all__ = ["squeeze_bounds", "squeezed_weights", "photo_scales", "plot_squeeze", "plot_scale_weights", "NoisyScene",
+           "noisy_scene", "fit_squeezes", "weight_bars", "play"]
 
 
 def squeeze_bounds(n_scales: int = 4) -> tuple[float, float]:
@@ -181,7 +183,7 @@ def plot_scale_weights(
 
     plt = _pyplot()
     n_panels = len(panels) + (error is not None)
-    width = max(3.2, 0.5 * n_channels + 1.6)
+    width = min(max(3.2, 0.42 * n_channels + 1.2), 11.0 / n_panels)  # at most ~1,100 px in all
     fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, 0.45 * n_scales + 1.9), squeeze=False,
                              layout="constrained")
     axes = list(axes[0])
@@ -208,7 +210,9 @@ def plot_scale_weights(
             for c in range(n_channels):
                 ax.add_patch(mpatches.Rectangle((c - 0.5, int(best[c]) - 0.5), 1, 1, fill=False, edgecolor="red",
                                                 linewidth=1.6))
-        ax.set_xticks(range(n_channels), channel_labels, fontsize=7)
+        long = max(len(str(label)) for label in channel_labels) > 3  # long labels would overlap: tilt them
+        ax.set_xticks(range(n_channels), channel_labels, fontsize=7, rotation=45 if long else 0,
+                      ha="right" if long else "center")
         ax.set_yticks(range(n_scales), scale_labels, fontsize=8)
         ax.set_xlabel("channel")
         ax.set_title(name, fontsize=9)
@@ -219,3 +223,149 @@ def plot_scale_weights(
         fig.suptitle(title)
     plt.close(fig)
     return fig
+
+
+# ---------------------------------------------------------------- the photo experiment of chapter 02
+
+@dataclass(frozen=True)
+class NoisyScene:
+    """A photo lifted to C channels, each with its own noise, and that noisy map at several scales.
+
+    ``clean`` and ``noisy`` are ``(1, C, S, S)``; ``scales`` holds one ``(1, C, S, S)`` tensor per
+    factor (:func:`photo_scales` of ``noisy``); ``noise_std`` ``(C,)`` is each channel's noise σ.
+    """
+
+    clean: torch.Tensor
+    noisy: torch.Tensor
+    scales: list
+    noise_std: torch.Tensor
+
+    def scale_errors(self) -> torch.Tensor:
+        """``(S, C)``: mean squared error of each scale alone against the clean map, per channel."""
+        return torch.stack([(x - self.clean).square().mean(dim=(0, 2, 3)) for x in self.scales])
+
+
+def noisy_scene(name: str = "astronaut", *, size: int = 48, channels: int = 8, max_noise: float = 0.5,
+                factors: Sequence[int] = (1, 2, 4, 8), seed: int = 0) -> NoisyScene:
+    """Four same-shaped inputs for MSF from one photo, where the best scale differs per channel.
+
+    The RGB photo is lifted to ``channels`` grey renderings by a fixed random 1×1 map with positive
+    weights summing to 1 (each channel its own colour mix); channel c gets Gaussian noise of σ_c,
+    from 0 (channel 0, clean) to ``max_noise`` (the last). Scale i averages the noisy map over
+    ``factors[i]``² blocks: sharp but noisy at factor 1, smooth but blurred at the largest factor.
+    Deterministic for a given ``seed``; the global random state is untouched.
+    """
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"noisy_scene: channels must be an int ≥ 1, got {channels!r}.")
+    if not max_noise >= 0:
+        raise ValueError(f"noisy_scene: max_noise must be ≥ 0, got {max_noise!r}.")
+    from . import photo
+
+    gen = torch.Generator().manual_seed(seed)
+    mix = torch.rand(channels, 3, generator=gen)
+    mix = mix / mix.sum(1, keepdim=True)                                  # (C, 3): each row a grey mix of R, G, B
+    clean = torch.einsum("kc,bchw->bkhw", mix, photo(name, size=size))   # (1, C, S, S)
+    noise_std = torch.linspace(0.0, float(max_noise), channels)
+    noisy = clean + noise_std.view(1, -1, 1, 1) * torch.randn(clean.shape, generator=gen)
+    return NoisyScene(clean, noisy, photo_scales(noisy, factors), noise_std)
+
+
+def fit_squeezes(block: nn.Module, scales: Sequence[torch.Tensor], target: torch.Tensor, *,
+                 weight_fn: Callable[..., torch.Tensor] | None = None, steps: int = 100, lr: float = 0.1) -> float:
+    """Train only the squeezes SE1–SE4 of ``block`` so that Σ_i w_i ⊙ scales[i] reconstructs ``target``.
+
+    ``weight_fn(*scales)`` gives the weights ``(B, 4, C)`` (default: ``block.weights``, MSF's
+    softmax(σ(l))); the projection is left out, so the weights alone must do the work. Adam,
+    ``steps`` full-batch steps at learning rate ``lr``. Returns the mean squared error after training.
+    """
+    params = [p for name, p in block.named_parameters() if name.startswith("SE")]
+    if not params:
+        raise ValueError(f"fit_squeezes: block must have squeeze layers SE1–SE4 (an MSFBlock), got {type(block).__name__}.")
+    weight_fn = weight_fn or block.weights
+    optimiser = torch.optim.Adam(params, lr=lr)
+    for _ in range(steps):
+        loss = (select_scales(scales, weight_fn(*scales)) - target).square().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        return (select_scales(scales, weight_fn(*scales)) - target).square().mean().item()
+
+
+# ---------------------------------------------------------------- the Play panel of chapter 02
+
+def weight_bars(squeezed: torch.Tensor, plain: torch.Tensor, *, height: int = 96, bounds: tuple[float, float] | None = None):
+    """A small bar chart as an ``(height, W, 3)`` image in [0, 1], drawn without matplotlib (fast).
+
+    One group per scale: the squeezed weight (red, left) and the plain-softmax weight (blue, right),
+    on a scale from 0 (bottom) to 1 (top); grey lines at ``bounds`` (the squeeze's floor and cap)
+    and a light line at 1/S.
+    """
+    n = len(squeezed)
+    group, bar = 24, 9
+    width = n * group
+    img = torch.ones(height, width, 3)
+    top = height - 1
+
+    def row(value: float) -> int:  # weight 0 at the bottom row, 1 at the top row
+        return top - int(round(min(max(value, 0.0), 1.0) * top))
+
+    img[row(1.0 / n), :] = torch.tensor([0.8, 0.8, 0.8])
+    for value in bounds or ():
+        img[row(value), ::2] = torch.tensor([0.35, 0.35, 0.35])  # dotted
+    for i in range(n):
+        left = i * group + 2
+        for offset, value, colour in ((0, float(squeezed[i]), (0.84, 0.15, 0.16)), (bar + 1, float(plain[i]), (0.12, 0.47, 0.71))):
+            img[row(value):, left + offset: left + offset + bar] = torch.tensor(colour)
+    return img
+
+
+def play(name: str = "astronaut", *, size: int = 96, factors: Sequence[int] = (1, 2, 4, 8), seed: int = 0):
+    """MSF's squeeze, live: one scale's logit ``gap`` above the other three → the four weights → the fused photo.
+
+    Controls: ``gap`` (the winning scale's logit minus the others'), ``winner`` (which scale wins),
+    ``noise`` (σ of the noise added to the photo before it is seen at four scales). Pictures: the four
+    weights (red: MSF's softmax(σ(l)); blue: a plain softmax(l); grey: the squeeze's floor and cap),
+    the photo fused with each, and the clean photo, the target. The caption gives the winner's two
+    weights and each fused photo's error against the clean one, computed for this move.
+    Every channel uses the same logits here, so a weight is one number per scale.
+    """
+    from ..play import Picture, Play
+    from . import photo
+
+    clean = photo(name, size=size)  # (1, 3, S, S)
+    low, high = squeeze_bounds(len(factors))
+    scales_by_noise: dict[float, torch.Tensor] = {}
+
+    def scales(noise: float) -> torch.Tensor:  # (S, 3, H, W), cached per noise level
+        if noise not in scales_by_noise:
+            gen = torch.Generator().manual_seed(seed)
+            noisy = clean + noise * torch.randn(clean.shape, generator=gen)
+            scales_by_noise[noise] = torch.cat(photo_scales(noisy, factors))
+        return scales_by_noise[noise]
+
+    def compute(gap: float, winner: int, noise: float):
+        logits = torch.full((1, len(factors), 1), -gap / 2)
+        logits[0, winner] = gap / 2  # (1, S, 1): the winner a gap above the others
+        w_squeezed = squeezed_weights(logits)[0, :, 0]  # (S,), MSF's own weighting
+        w_plain = torch.softmax(logits, dim=1)[0, :, 0]
+        ys = scales(noise)
+        fused_squeezed = torch.einsum("s,schw->chw", w_squeezed, ys)
+        fused_plain = torch.einsum("s,schw->chw", w_plain, ys)
+        err_squeezed = (fused_squeezed - clean[0]).square().mean().item()
+        err_plain = (fused_plain - clean[0]).square().mean().item()
+        pictures = [
+            Picture("weights: red MSF, blue plain", weight_bars(w_squeezed, w_plain, height=size, bounds=(low, high))),
+            Picture("fused, MSF softmax(σ(l))", fused_squeezed),
+            Picture("fused, plain softmax(l)", fused_plain),
+            Picture("clean photo (target)", clean[0]),
+        ]
+        caption = (f"gap {gap:g}: scale {winner} gets {w_squeezed[winner]:.3f} from MSF (its cap is {high:.3f}) "
+                   f"and {w_plain[winner]:.3f} from a plain softmax. Error against the clean photo: "
+                   f"MSF {err_squeezed:.4f}, plain {err_plain:.4f}.")
+        return pictures, caption
+
+    controls = {"gap": (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0), "winner": tuple(range(len(factors))),
+                "noise": (0.0, 0.1, 0.2, 0.3)}
+    return Play("MSF: logit gap → the four weights → the fused photo", controls, compute,
+                defaults={"gap": 2.0, "winner": 0, "noise": 0.2})

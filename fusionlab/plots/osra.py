@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..blocks.osra import DEFAULT_MAX_ATTN_BYTES, OSRAttention
 from . import _pyplot, to_numpy_image
 
-__all__ = ["key_windows", "window_coverage", "colour_features", "colour_similarity_block", "plot_reduction_grid",
+__all__ = ["key_windows", "window_coverage", "colour_features", "colour_similarity_block", "plot_reduction_grid", "play",
            "plot_query_attention", "attention_bytes", "plot_attention_memory"]
 
 
@@ -270,3 +270,128 @@ def plot_attention_memory(sides: Sequence[int] = (7, 14, 28, 56, 112, 224, 448),
     ax.set_title(title or f"attention matrix (B={batch}, h={num_heads}, HW, H'W'): grows as H·W·H'·W'", fontsize=9)
     plt.close(fig)
     return fig
+
+
+# ---------------------------------------------------------------- the Play panel
+
+_HAND_SET, _UNTRAINED = "set by hand: colour similarity", "untrained (random init)"
+
+
+def play(image: torch.Tensor | None = None, *, sr_ratios: Sequence[int] = (1, 2, 4, 8), step: int = 2,
+         sharpness: float = 30.0, query: tuple[int, int] = (70, 20)):
+    """Chapter 05's behaviour panel: ``sr_ratio`` → the key grid on the photo and where one pixel looks.
+
+    Controls: ``sr_ratio``, the query pixel (``row``, ``col``, every ``step`` pixels) and the
+    ``weights`` (:func:`colour_similarity_block`, or an untrained block with seed 0). Pictures: the
+    photo with every key's window centre (white dots), the query (red) and the window of its
+    most-weighted key (yellow); how many windows read each pixel (0: unread edge rows); what the
+    keys summarise (each window's mean colour, the hand-set block's k); and the query's attention,
+    each key's weight painted over its stride × stride cell. The caption gives the grid, the
+    attention matrix's size and how concentrated this query's weights are.
+
+    Per ``(sr_ratio, weights)`` the block, its k and q, the coverage and the pixel → key map are
+    computed once (a few ms even on a first visit: the input is 96×96 with 4 channels); a move of
+    the query then costs one row q·kᵀ (never the HW × H'W' matrix) and the PNG encoding.
+
+    Args:
+        image: ``(1, 3, H, W)`` in [0, 1]; default the astronaut, 96×96.
+        sr_ratios: the values of the ``sr_ratio`` control.
+        step: the query control moves by this many pixels.
+        query: the default (row, col), rounded down to the control's grid.
+    """
+    import numpy as np
+    import matplotlib
+
+    from ..play import Picture, Play
+    from . import photo
+
+    if image is None:
+        image = photo("astronaut", size=96)
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise ValueError(f"osra.play: image must be one RGB picture of shape (1, 3, H, W), got shape {tuple(image.shape)}.")
+    if not sr_ratios or any(not isinstance(r, int) or r < 1 for r in sr_ratios):
+        raise ValueError(f"osra.play: sr_ratios must be positive ints, got {tuple(sr_ratios)}.")
+    if not isinstance(step, int) or step < 1:
+        raise ValueError(f"osra.play: step must be an int ≥ 1, got {step!r}.")
+    image = image.detach().float().cpu()
+    height, width = image.shape[-2:]
+    features = colour_features(image)  # (1, 4, H, W)
+    base = image[0].permute(1, 2, 0).numpy()  # (H, W, 3)
+    rows, cols = list(range(0, height, step)), list(range(0, width, step))
+    default = (rows[min(query[0] // step, len(rows) - 1)], cols[min(query[1] // step, len(cols) - 1)])
+    inferno = matplotlib.colormaps["inferno"]
+    cache: dict = {}
+
+    def prepared(r: int, weights: str) -> dict:
+        key = (r, weights)
+        if key not in cache:
+            if weights == _HAND_SET:
+                block = colour_similarity_block(sr_ratio=r, sharpness=sharpness)
+            else:
+                torch.manual_seed(0)
+                block = OSRAttention(4, num_heads=1, sr_ratio=r).eval()
+            with torch.no_grad():
+                q, k, _ = block.project(features)  # q (1, 1, HW, 4), k (1, 1, H'W', 4)
+            h2, w2 = block.reduced_size(height, width)
+            kernel, stride, padding = _reduction(block)
+            spans_r, spans_c = key_windows(block, height, width)
+            centre_r = np.array([(a + b - 1) / 2 for a, b in spans_r])
+            centre_c = np.array([(a + b - 1) / 2 for a, b in spans_c])
+            # each pixel's nearest key centre: the key's stride × stride cell that the heat map paints
+            near_r = np.clip(np.rint((np.arange(height) - centre_r[0]) / stride), 0, h2 - 1).astype(int)
+            near_c = np.clip(np.rint((np.arange(width) - centre_c[0]) / stride), 0, w2 - 1).astype(int)
+            grid = base * 0.6
+            if r > 1:  # with r = 1 every pixel is a key: dots would cover the photo
+                ys = np.clip(np.rint(centre_r), 0, height - 1).astype(int)
+                xs = np.clip(np.rint(centre_c), 0, width - 1).astype(int)
+                grid[np.ix_(ys, xs)] = 1.0
+            means = F.avg_pool2d(image, kernel, stride, padding, count_include_pad=True) if r > 1 else image
+            cache[key] = dict(
+                q=(q[0, 0] * block.scale), k=k[0, 0], h2=h2, w2=w2, kernel=kernel, stride=stride,
+                spans=(spans_r, spans_c), cell=near_r[:, None] * w2 + near_c[None, :], grid=grid,
+                coverage=window_coverage(block, height, width), means=means[0],
+            )
+        return cache[key]
+
+    def compute(sr_ratio: int, row: int, col: int, weights: str):
+        p = prepared(sr_ratio, weights)
+        h2, w2 = p["h2"], p["w2"]
+        with torch.no_grad():
+            probs = (p["q"][row * width + col] @ p["k"].T).softmax(-1).numpy()  # (H'W',): this query's row
+        top = int(probs.argmax())
+        (r0, r1), (c0, c1) = p["spans"][0][top // w2], p["spans"][1][top % w2]
+        grid = p["grid"].copy()
+        yellow = np.array([1.0, 0.9, 0.0])
+        r0c, r1c, c0c, c1c = max(r0, 0), min(r1, height) - 1, max(c0, 0), min(c1, width) - 1
+        grid[r0c, c0c:c1c + 1] = grid[r1c, c0c:c1c + 1] = yellow  # the top key's window, clipped to the photo
+        grid[r0c:r1c + 1, c0c] = grid[r0c:r1c + 1, c1c] = yellow
+        heat = probs[p["cell"]] / max(float(probs.max()), 1e-12)  # (H, W) in [0, 1]
+        painted = 0.35 * base + 0.65 * inferno(heat)[..., :3]
+        for picture in (grid, painted):
+            picture[max(row - 1, 0):row + 2, col] = picture[row, max(col - 1, 0):col + 2] = (1.0, 0.0, 0.0)
+        keys, queries = h2 * w2, height * width
+        share = np.sort(probs)[::-1][: max(1, round(keys / 10))].sum()
+        covered = p["coverage"]
+        unread_r = (covered.amax(dim=1) == 0).nonzero().flatten().tolist()
+        unread_c = (covered.amax(dim=0) == 0).nonzero().flatten().tolist()
+        pictures = [
+            Picture(f"photo, {h2}×{w2} key centres, query (red), its top key's window", grid),
+            Picture("windows reading each pixel (0 = unread)", covered, cmap="magma", vmin=0,
+                    vmax=float(max(4, covered.max()))),
+            Picture(f"the keys: {h2}×{w2} window means", p["means"].clamp(0, 1)),
+            Picture(f"where pixel ({row}, {col}) looks", painted),
+        ]
+        window = (f"each reading a {p['kernel']}×{p['kernel']} window, {p['kernel'] - p['stride']} pixels shared "
+                  f"with the next" if sr_ratio > 1 else "one per pixel (no reduction)")
+        unread = (f" Rows {unread_r} and columns {unread_c} are read by no window." if unread_r or unread_c else "")
+        caption = (f"sr_ratio {sr_ratio}: {queries:,} queries attend to {h2}×{w2} = {keys:,} keys, {window}; "
+                   f"the attention matrix has {queries:,} × {keys:,} = {queries * keys:,} weights per head "
+                   + (f"({queries / keys:.0f}× fewer than with every pixel as a key)." if keys < queries else "(the full matrix).")
+                   + f"{unread} "
+                   f"Query ({row}, {col}), weights {weights}: its top key ({top // w2}, {top % w2}) gets {probs[top]:.2%}; "
+                   f"the 10 % most-weighted keys hold {share:.0%} of its attention (uniform weights: 10 %).")
+        return pictures, caption
+
+    controls = {"sr_ratio": tuple(sr_ratios), "row": tuple(rows), "col": tuple(cols), "weights": (_HAND_SET, _UNTRAINED)}
+    defaults = {"sr_ratio": 4 if 4 in sr_ratios else sr_ratios[0], "row": default[0], "col": default[1]}
+    return Play("OSRA: sr_ratio → key grid and where one pixel looks", controls, compute, defaults=defaults, size=200)
