@@ -75,7 +75,9 @@ def _has_map(spec: BlockSpec) -> bool:
     return {"H", "W"} <= set(spec.sizes)
 
 
-def growth_exponent(spec: BlockSpec, sides: tuple[int, int] = (SIDE, 2 * SIDE), channels: int = CHANNELS) -> float | None:
+def growth_exponent(
+    spec: BlockSpec, sides: tuple[int, int] = (SIDE, 2 * SIDE), channels: int = CHANNELS
+) -> float | None:
     """k in FLOPs ∝ (H·W)^k, from the FLOPs at H = W = ``sides[0]`` and ``sides[1]``.
 
     1: cost proportional to the number of pixels (convolutions, per-pixel layers); 2: to the number

@@ -119,4 +119,9 @@ def test_plot_growth_with_latency_has_second_axes():
     rows = [{"side": s, "hw": s * s, "params": 10, "flops": s * s * 4, "latency": s * 1e-4} for s in (2, 4)]
     fig = plot_growth(rows, title="t")
     assert len(fig.axes) == 2 and "latency" in fig.axes[1].get_ylabel()
+    assert "this machine" in fig.axes[1].get_title()  # a noisy measurement, never a fact about the block
+    for ax in fig.axes:  # plain numbers at the data points, no minor-tick labels such as "3×10²"
+        fig.canvas.draw()
+        labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_text()]
+        assert labels == ["4", "16"], labels
     assert np.allclose(fig.axes[1].get_lines()[0].get_ydata(), [0.2, 0.4])

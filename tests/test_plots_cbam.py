@@ -162,3 +162,12 @@ def test_play_defaults_are_the_trained_gates_and_controls_change_them():
     assert p.render(reduction=8)[1].startswith("1 hidden unit(s)")
     timing = time_play(lambda: play(nets, x, mask), repeats=1)
     assert timing["moves"] == 3 + 3 + 4
+
+
+def test_spotlight_and_play_reject_wrong_arguments():
+    with pytest.raises(TypeError, match="block must be a fusionlab CBAMBlock or CBAM, got GatedFusion"):
+        Spotlight(GatedFusion(4), 4)
+    with pytest.raises(ValueError, match="channels=8, but the block was built for 16 channels; pass channels=16"):
+        Spotlight(CBAM(16, reduction=4), 8)
+    with pytest.raises(ValueError, match="nets must have the keys 'cbam' and 'cbam_joint'"):
+        play({"cbam": None}, torch.rand(1, 3, 16, 16), torch.zeros(1, 1, 16, 16))

@@ -185,3 +185,19 @@ def test_play_moves_change_the_pictures(trained):
     assert (opened[1].data == 1).all() and caption_open != caption
     one, _ = panel.render(kernels="7×7 only")
     assert not torch.equal(one[3].data, pictures[3].data)
+
+
+@pytest.mark.slow_extra
+def test_one_learning_rate_collapses_the_gate():
+    """Chapter 06, section 4.2: with one learning rate for everything the spatial gate shuts (SA < 0.02)
+    nearly everywhere, the disc included, and the error stays near the all-black answer's; the chapter's
+    own learning rate for the gate keeps it open. Two full trainings, so `make test-slow` runs it."""
+    from fusionlab.plots import photo
+
+    # the chapter's held-out pictures: discs on the astronaut, which training never sees
+    x, mask = disc_batch(64, 80, generator=torch.Generator().manual_seed(1), backgrounds=photo("astronaut", size=128))
+    collapsed = gate_reading(train_cutout(gate_lr=None, seed=0)[0], x, mask)
+    kept = gate_reading(train_cutout(seed=0)[0], x, mask)
+    assert collapsed["closed_inside"] > 0.99 and collapsed["closed_outside"] > 0.99, collapsed
+    assert collapsed["error"] > 0.5 * collapsed["error_erase_nothing"], collapsed
+    assert kept["closed_inside"] < 0.5 and collapsed["error"] > 2 * kept["error"], (kept, collapsed)

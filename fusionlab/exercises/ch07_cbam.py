@@ -157,7 +157,7 @@ class CBAM(nn.Module):
         self.channel_mlp = nn.Sequential(nn.Linear(channels, channels // reduction), nn.ReLU(),
                                          nn.Linear(channels // reduction, channels))
         self.spatial_conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
-        self.spatial_bn = nn.BatchNorm2d(1)
+        self.spatial_bn = nn.BatchNorm2d(1, momentum=0.01)  # the official CBAM code's momentum
 
     def channel_gate(self, x):  # (B, C, 1, 1)
         logits = self.channel_mlp(x.mean(dim=(2, 3))) + self.channel_mlp(x.amax(dim=(2, 3)))  # (B, C)

@@ -56,7 +56,7 @@ def quiz(ex: Exercise, lang: str = "en"):
 
 
 def show(chapter: str, lang: str = "en"):
-    """A VBox with one :func:`quiz` per exercise of ``chapter`` ("01" … "07")."""
+    """A VBox with one :func:`quiz` per exercise of ``chapter`` ("00" … "07")."""
     import ipywidgets as w
 
     from . import EXERCISES

@@ -232,6 +232,18 @@ def overlay(
     return fig
 
 
+def _plain_log_x(ax, values: Sequence[float]) -> None:
+    """A log x axis labelled at the data points in plain numbers (no "2×10² 3×10²" minor-tick labels)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(sorted(set(values))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelrotation=30)
+
+
 def plot_growth(growth: Any, *, title: str | None = None):
     """Parameters and FLOPs (and CPU latency, when measured) against H·W, log–log.
 
@@ -252,7 +264,7 @@ def plot_growth(growth: Any, *, title: str | None = None):
     ax = axes[0, 0]
     ax.plot(hw, [r["flops"] for r in rows], "o-", label="FLOPs*")
     ax.plot(hw, [r["params"] for r in rows], "s--", label="parameters")
-    ax.set_xscale("log")
+    _plain_log_x(ax, hw)
     ax.set_yscale("log")
     ax.set_xlabel("H·W (pixels)")
     ax.set_ylabel("count")
@@ -261,11 +273,11 @@ def plot_growth(growth: Any, *, title: str | None = None):
     if timed:
         ax2 = axes[0, 1]
         ax2.plot([r["hw"] for r in timed], [r["latency"] * 1e3 for r in timed], "o-", color="C2")
-        ax2.set_xscale("log")
+        _plain_log_x(ax2, [r["hw"] for r in timed])
         ax2.set_yscale("log")
         ax2.set_xlabel("H·W (pixels)")
-        ax2.set_ylabel("CPU latency (ms, median)")
-        ax2.set_title("CPU latency")
+        ax2.set_ylabel("latency (ms, warm median)")
+        ax2.set_title("CPU latency on this machine (noisy)")
     name = getattr(growth, "block", None)
     fig.suptitle(title or (f"{name}: cost as H·W grows" if name else "cost as H·W grows"))
     fig.text(0.01, -0.02, "* " + FLOPS_NOTE, fontsize=7, ha="left", va="top", wrap=True)

@@ -33,13 +33,8 @@ __all__ = ["attention_weights", "plot_attention_pair", "plot_param_growth", "TRA
            "Spotlight", "train_spotlight", "mask_reading", "plot_masks_across", "position_templates", "play"]
 
 
-@torch.no_grad()
-def attention_weights(block: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M_c, M_s) of a ``CBAMBlock`` or a ``CBAM`` on ``x`` ``(B, C, H, W)``: ``(B, C, 1, 1)``, ``(B, 1, H, W)``.
-
-    ``CBAMBlock`` computes both from x at once (its ``weights``); ``CBAM`` computes M_s on the
-    channel-refined map M_c · x, which is what its forward multiplies.
-    """
+def _gates(block: nn.Module, x: torch.Tensor, owner: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M_c, M_s) with autograd (training needs it); :func:`attention_weights` is the same without."""
     from ..blocks.cbam import CBAM, CBAMBlock
 
     if isinstance(block, CBAMBlock):
@@ -47,7 +42,17 @@ def attention_weights(block: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, 
     if isinstance(block, CBAM):
         mc = block.channel_weights(x)
         return mc, block.spatial_weights(x * mc)
-    raise TypeError(f"attention_weights: expected a fusionlab CBAMBlock or CBAM, got {type(block).__name__}.")
+    raise TypeError(f"{owner}: expected a fusionlab CBAMBlock or CBAM, got {type(block).__name__}.")
+
+
+@torch.no_grad()
+def attention_weights(block: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M_c, M_s) of a ``CBAMBlock`` or a ``CBAM`` on ``x`` ``(B, C, H, W)``: ``(B, C, 1, 1)``, ``(B, 1, H, W)``.
+
+    ``CBAMBlock`` computes both from x at once (its ``weights``); ``CBAM`` computes M_s on the
+    channel-refined map M_c · x, which is what its forward multiplies.
+    """
+    return _gates(block, x, "attention_weights")
 
 
 def plot_attention_pair(image: Any, weights: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *, sample: int = 0,
@@ -182,6 +187,14 @@ class Spotlight(nn.Module):
 
     def __init__(self, block: nn.Module, channels: int) -> None:
         super().__init__()
+        from ..blocks.cbam import CBAM, CBAMBlock
+
+        if not isinstance(block, (CBAM, CBAMBlock)):
+            raise TypeError(f"Spotlight: block must be a fusionlab CBAMBlock or CBAM, got {type(block).__name__}.")
+        built_for = block.channel if isinstance(block, CBAMBlock) else block.channels
+        if channels != built_for:
+            raise ValueError(f"Spotlight: channels={channels!r}, but the block was built for {built_for} channels; "
+                             f"pass channels={built_for}.")
         self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU())
         self.block = block
         self.head = nn.Conv2d(channels, 3, 1)
@@ -189,26 +202,18 @@ class Spotlight(nn.Module):
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(f, M_c, M_s) for pictures x: ``(B, C, S, S)``, ``(B, C, 1, 1)``, ``(B, 1, S, S)``."""
         f = self.stem(x)
-        return (f, *_gates(self.block, f))
+        return (f, *_gates(self.block, f, "Spotlight"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f, mc, ms = self.gates(x)
         return self.head(f * mc * ms)
 
 
-def _gates(block: nn.Module, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    from ..blocks.cbam import CBAM, CBAMBlock
-
-    if isinstance(block, CBAMBlock):
-        return block.weights(f)
-    if isinstance(block, CBAM):
-        mc = block.channel_weights(f)
-        return mc, block.spatial_weights(f * mc)
-    raise TypeError(f"expected a fusionlab CBAMBlock or CBAM, got {type(block).__name__}.")
 
 
 def train_spotlight(kind: str, *, channels: int = 16, reduction: int = 4, kernel_size: int = 7, size: int = 32,
-                    steps: int = 150, batch: int = 16, lr: float = 2e-2, seed: int = 0) -> tuple[Spotlight, list[float]]:
+                    steps: int = 150, batch: int = 16, lr: float = 2e-2,
+                    seed: int = 0) -> tuple[Spotlight, list[float]]:
     """Train a :class:`Spotlight` around ``kind`` ("cbam_joint": the post's ``CBAMBlock`` built for size×size;
     "cbam": ``CBAM``) with Adam on ``mse(net(x), x · mask)`` over :func:`striped_discs` pictures: keep the disc,
     erase the rest. The global random state is left as it was. Returns ``(net in eval mode, loss per step)``.
@@ -357,7 +362,8 @@ def _cut_gates(block: nn.Module, f: torch.Tensor, units: Mapping[str, torch.Tens
         joint = torch.sigmoid(_mlp2(torch.cat([a_c, a_s], dim=1), block.MLP[0], block.MLP[2], units["joint"]))
         b, c, h, w = f.shape
         return joint[:, :c].reshape(b, c, 1, 1), joint[:, c:].reshape(b, 1, h, w)
-    mc = torch.sigmoid(_mlp2(pooled_c, block.channel_mlp[0], block.channel_mlp[2], units["channel"]).sum(0))[..., None, None]
+    logits = _mlp2(pooled_c, block.channel_mlp[0], block.channel_mlp[2], units["channel"]).sum(0)  # (B, C)
+    mc = torch.sigmoid(logits)[..., None, None]
     refined = f * mc
     pooled = torch.cat([refined.amax(dim=1, keepdim=True), refined.mean(dim=1, keepdim=True)], dim=1)
     weight, bn = block.spatial_conv.weight, block.spatial_bn
@@ -375,8 +381,8 @@ def play(nets: Mapping[str, Spotlight], x: torch.Tensor, mask: torch.Tensor):
     Controls: ``picture`` (which of ``x`` ``(N, 3, S, S)`` to show), ``reduction`` (keep only C / reduction
     hidden units of each trained MLP, the strongest on these pictures; the nets are trained with the smallest
     reduction offered) and ``kernel_size`` (the centre k×k of the trained spatial kernel; CBAM's BatchNorm
-statistics are shifted and scaled by how much the cut changes the conv's output on these pictures). Nothing is retrained:
-    a move shows what the trained weights compute with less width or a smaller receptive field. Pictures: the
+    statistics are shifted and scaled by how much the cut changes the conv's output on these pictures). Nothing is
+    retrained: a move shows what the trained weights compute with less width or a smaller receptive field. Pictures: the
     picture, M_s of each block, and M_c of both as a strip (one row per block, one cell per channel). The
     caption measures M_s on all N pictures: on / off the disc and the spread across pictures.
     """
@@ -384,6 +390,9 @@ statistics are shifted and scaled by how much the cut changes the conv's output 
 
     import matplotlib  # noqa: F401  (Picture's colour maps: imported here, not on the first move)
 
+    if set(nets) != {"cbam", "cbam_joint"}:
+        raise ValueError(f"play: nets must have the keys 'cbam' and 'cbam_joint' (from train_spotlight), got "
+                         f"{sorted(nets)}.")
     cbam, joint = nets["cbam"], nets["cbam_joint"]
     channels, trained_r = cbam.block.channels, cbam.block.reduction
     kernel = cbam.block.kernel_size

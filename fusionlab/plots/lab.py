@@ -184,7 +184,7 @@ def plot_lab_scale_weights(maps: Mapping[str, Any], *, title: str | None = None)
 def plot_course_growth(growths: Sequence[Any], *, title: str | None = None):
     """FLOPs and parameters against H·W for several blocks on shared log–log axes.
 
-    ``growths`` are :func:`fusionlab.cost.cost_growth` results (one per block). A line of slope 1
+    ``growths`` are :func:`fusionlab.cost_growth` results (one per block). A line of slope 1
     means cost proportional to the number of pixels; slope 2, to pixel pairs (global attention).
     """
     from ..costs import FLOPS_NOTE

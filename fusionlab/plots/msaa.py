@@ -8,8 +8,8 @@ forward hooks (nothing is recomputed here); :func:`plot_msaa_paths` draws them s
 Untrained gates sit near 0.5 and show nothing, so the chapter trains MSAA on a small task first:
 :class:`CutOut` (an encoder at strides 1, 2, 4, the caller's resizing, MSAA and a 1×1 head) learns
 to copy a striped disc pasted on a photograph and to erase everything else (:func:`disc_batch`,
-:func:`train_cutout`). Erasing is a multiplication by ≈ 0, which only the spatial gate can do per
-pixel, so the trained SA(s) becomes a mask of the disc. :func:`msaa_parts` recomputes the block
+:func:`train_cutout`). Erasing is a multiplication by ≈ 0, which the spatial gate can do per pixel:
+trained, SA(s) opens more on the disc than around it (a soft mask, not a 0/1 one). :func:`msaa_parts` recomputes the block
 with kernel branches, input scales or gates switched off; :func:`play` turns that into a panel.
 
 >>> import torch
