@@ -60,6 +60,20 @@ def output_sum(output: Any) -> torch.Tensor:
     return torch.stack(tensors).sum()
 
 
+def _argument_names(module: nn.Module, count: int) -> list[str]:
+    """The first ``count`` positional parameter names of ``module.forward`` (``x0, x1, …`` if unreadable)."""
+    import inspect
+
+    try:
+        params = [p for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) >= count:
+        return [p.name for p in params[:count]]
+    return [f"x{i}" for i in range(count)]
+
+
 def autograd_graph(
     module: nn.Module,
     *inputs: Any,
@@ -72,7 +86,9 @@ def autograd_graph(
     Args:
         module: the block; its weights are not touched (meta stand-ins run, no memory used).
         inputs: tensors or shape tuples.
-        names: a label per input (default ``x0, x1, …``); inputs appear as leaves of the graph.
+        names: a label per input (default: the names of ``forward``'s positional arguments, e.g.
+            ``x1, x2`` for gated fusion; ``x0, x1, …`` where they cannot be read); inputs appear as
+            leaves of the graph.
         show_attrs, show_saved: passed to ``torchviz.make_dot`` (saved tensors and op attributes).
 
     Returns:
@@ -85,7 +101,7 @@ def autograd_graph(
         raise ImportError(
             "autograd_graph needs torchviz: pip install torchviz (or pip install 'fusionlab[course]')."
         ) from err
-    names = list(names) if names is not None else [f"x{i}" for i in range(len(inputs))]
+    names = list(names) if names is not None else _argument_names(module, len(inputs))
     if len(names) != len(inputs):
         raise ValueError(f"autograd_graph: got {len(inputs)} inputs but {len(names)} names ({names}).")
 

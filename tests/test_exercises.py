@@ -55,7 +55,10 @@ def test_every_chapter_has_a_build_against_its_block_and_two_concepts():
 @pytest.mark.parametrize("ex", MODULES, ids=ids)
 def test_solution_is_learner_code_with_the_posts_names(ex):
     source = solution_source(ex)
-    assert f"class {ex.text('post_class')}(nn.Module)" in source
+    post = ex.text("post_class")
+    # named My<post's class>, so that pasting it into the chapter leaves the post's class as it is
+    assert f"class My{post[0].upper()}{post[1:]}(nn.Module)" in source
+    assert f"class {post}(" not in source
     assert "fusionlab" not in source  # written from the equations, not a wrapper around the package
     assert not issubclass(ex.solution(), ex.reference)
     assert list(ex.solution()(**ex.kwargs).state_dict()) == list(ex.reference_block().state_dict())
@@ -146,13 +149,13 @@ class WrongSignature(nn.Module):
         super().__init__()
 
 
-class Exploding(exercises.ch01_gated.gatedFusion):
+class Exploding(exercises.ch01_gated.MyGatedFusion):
     def forward(self, x1, x2):
         scale = 1 / 0  # the learner's bug
         return x1 * scale
 
 
-class ReturnsNone(exercises.ch01_gated.gatedFusion):
+class ReturnsNone(exercises.ch01_gated.MyGatedFusion):
     def forward(self, x1, x2):
         z = torch.sigmoid(self.fc1(x1) + self.fc2(x2))
         z * x1 + (1 - z) * x2  # forgot return
@@ -164,7 +167,7 @@ class NoNorm(nn.Module):  # MSF without the BatchNorm in project
         self.project = nn.Sequential(nn.Conv2d(in_channels, in_channels, 1, bias=False), nn.ReLU())
 
 
-class RunningStatsAlways(exercises.ch02_msf.MSFblock):
+class RunningStatsAlways(exercises.ch02_msf.MyMSFblock):
     """Right in eval mode; in training mode it still normalises with the running statistics."""
 
     def forward(self, x0, x1, x2, x3):
@@ -176,13 +179,13 @@ class RunningStatsAlways(exercises.ch02_msf.MSFblock):
         return F.relu(y)
 
 
-class OneOutput(exercises.ch07_cbam.CBAMBlock):
+class OneOutput(exercises.ch07_cbam.MyCBAMBlock):
     def forward(self, x):
         out1, out2 = super().forward(x)
         return out1 * out2
 
 
-class NoReshape(exercises.ch05_osra.OSRAttention):
+class NoReshape(exercises.ch05_osra.MyOSRAttention):
     def forward(self, x):
         B, C, H, W = x.shape
         q = self.q(x).reshape(B, self.num_heads, C // self.num_heads, H * W).transpose(-1, -2)
@@ -203,7 +206,7 @@ def test_wrong_names_list_missing_and_unexpected_keys_in_one_sentence():
 
 
 def test_instance_of_other_size_gets_shape_mismatch_and_how_to_build():
-    hint = exercise("01", "gated_fusion").check(exercises.ch01_gated.gatedFusion(16)).hint
+    hint = exercise("01", "gated_fusion").check(exercises.ch01_gated.MyGatedFusion(16)).hint
     assert "shape of `fc1.weight` is (16, 16) but should be (8, 8)" in hint
     assert "gatedFusion(dim=8)" in hint
 
@@ -353,7 +356,7 @@ def fact_weight_range():
 
 
 def fact_weight_shape():
-    sol = exercises.ch02_msf.MSFblock(3)
+    sol = exercises.ch02_msf.MyMSFblock(3)
     assert sol.weights([torch.randn(2, 3, 4, 4)] * 4).shape == (2, 3, 4, 1)
     return "(B, C, 4, 1)"
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+import fusionlab
 import fusionlab.graph as graph_module
 from fusionlab import BLOCKS
 from fusionlab.graph import INSTALL_DOT, GraphvizMissing, autograd_graph, output_sum
@@ -81,3 +82,11 @@ def test_tuple_outputs_and_errors(monkeypatch):
         autograd_graph(nn.Linear(3, 3), (2, 3), names=["x", "y"])
     with pytest.raises(TypeError, match="holds no tensor"):
         output_sum([1, 2])
+
+
+def test_default_input_labels_are_forwards_argument_names():
+    from fusionlab.graph import _argument_names
+
+    assert _argument_names(fusionlab.GatedFusion(4), 2) == ["x1", "x2"]  # not x0, x1: x1 would name the second input
+    assert _argument_names(fusionlab.MSFBlock(4), 4) == ["x0", "x1", "x2", "x3"]
+    assert _argument_names(torch.nn.Identity(), 3) == ["x0", "x1", "x2"]  # forward(input): too few names

@@ -16,7 +16,7 @@ TEXT = {
             "title": "Build gatedFusion",
             "prompt": "Write the post's gatedFusion(dim) from GMAN's equations: z = σ(x1 W1 + x2 W2 + b) with "
                       "nn.Linear layers fc1 and fc2 (both with bias), out = z ⊙ x1 + (1 − z) ⊙ x2. The inputs are "
-                      "channels-last (..., C). Check it with check(gatedFusion).",
+                      "channels-last (..., C). Name your class MyGatedFusion (the post's gatedFusion stays as it is) and check it with check(MyGatedFusion).",
             "what": "gatedFusion class", "post_class": "gatedFusion", "signature": "gatedFusion(dim)",
             "mistakes": {
                 "swapped": "z and 1 − z are swapped: z must weight x1 (the input of fc1), 1 − z weights x2",
@@ -51,7 +51,7 @@ TEXT = {
 }
 
 
-class gatedFusion(nn.Module):
+class MyGatedFusion(nn.Module):
     """GMAN's gate: z = σ(fc1(x1) + fc2(x2)), out = z·x1 + (1 − z)·x2 (channels last)."""
 
     def __init__(self, dim):
@@ -65,25 +65,25 @@ class gatedFusion(nn.Module):
 
 
 # typical mistakes, each reproduced so the checker can recognise it
-class _Swapped(gatedFusion):
+class _Swapped(MyGatedFusion):
     def forward(self, x1, x2):
         z = torch.sigmoid(self.fc1(x1) + self.fc2(x2))
         return (1 - z) * x1 + z * x2
 
 
-class _NoSigmoid(gatedFusion):
+class _NoSigmoid(MyGatedFusion):
     def forward(self, x1, x2):
         z = self.fc1(x1) + self.fc2(x2)
         return z * x1 + (1 - z) * x2
 
 
-class _Tanh(gatedFusion):
+class _Tanh(MyGatedFusion):
     def forward(self, x1, x2):
         z = torch.tanh(self.fc1(x1) + self.fc2(x2))
         return z * x1 + (1 - z) * x2
 
 
-class _OneInput(gatedFusion):
+class _OneInput(MyGatedFusion):
     def forward(self, x1, x2):
         z = torch.sigmoid(self.fc1(x1) + self.fc2(x1))
         return z * x1 + (1 - z) * x2
@@ -97,7 +97,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "gated_fusion", "build", _texts("gated_fusion"),
         reference=BLOCKS["gated_fusion"].cls, kwargs={"dim": 8}, input_shapes=[(2, 3, 5, 8), (2, 3, 5, 8)],
-        solution_cls=gatedFusion,
+        solution_cls=MyGatedFusion,
         mistakes={"swapped": _Swapped, "no_sigmoid": _NoSigmoid, "tanh": _Tanh, "one_input": _OneInput},
     ),
     ConceptExercise(CHAPTER, "gate_half", "concept", _texts("gate_half"), correct=1),

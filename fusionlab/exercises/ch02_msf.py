@@ -21,7 +21,7 @@ TEXT = {
                       "apply SE_i (like the post's oneConv: a module whose .conv is a Sequential holding one bias-free 1×1 conv), stack the "
                       "four to (B, C, 4, 1), take softmax over the scales of their sigmoid, weight and sum the "
                       "inputs, then project = Sequential(1×1 conv without bias, BatchNorm2d, ReLU). "
-                      "Check it with check(MSFblock).",
+                      "Name your class MyMSFblock (the post's MSFblock stays as it is) and check it with check(MyMSFblock).",
             "what": "MSFblock class", "post_class": "MSFblock", "signature": "MSFblock(in_channels)",
             "mistakes": {
                 "softmax_channels": "the softmax runs over the channels instead of over the 4 scales "
@@ -75,7 +75,7 @@ class SqueezeConv(nn.Module):
         return self.conv(x)
 
 
-class MSFblock(nn.Module):
+class MyMSFblock(nn.Module):
     """softmax over scales of σ(SE_i(GAP(x_i))) weights the four inputs; project mixes the sum."""
 
     def __init__(self, in_channels):
@@ -99,33 +99,33 @@ class MSFblock(nn.Module):
         return self.project(fused)  # (B, C, H, W)
 
 
-class _SoftmaxChannels(MSFblock):
+class _SoftmaxChannels(MyMSFblock):
     def weights(self, xs):
         ses = (self.SE1, self.SE2, self.SE3, self.SE4)
         logits = torch.cat([se(x.mean(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2)
         return torch.softmax(torch.sigmoid(logits), dim=1)
 
 
-class _NoSigmoid(MSFblock):
+class _NoSigmoid(MyMSFblock):
     def weights(self, xs):
         ses = (self.SE1, self.SE2, self.SE3, self.SE4)
         return torch.softmax(torch.cat([se(x.mean(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2), dim=2)
 
 
-class _NoSoftmax(MSFblock):
+class _NoSoftmax(MyMSFblock):
     def weights(self, xs):
         ses = (self.SE1, self.SE2, self.SE3, self.SE4)
         return torch.sigmoid(torch.cat([se(x.mean(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2))
 
 
-class _MaxPool(MSFblock):
+class _MaxPool(MyMSFblock):
     def weights(self, xs):
         ses = (self.SE1, self.SE2, self.SE3, self.SE4)
         logits = torch.cat([se(x.amax(dim=(2, 3), keepdim=True)) for se, x in zip(ses, xs)], dim=2)
         return torch.softmax(torch.sigmoid(logits), dim=2)
 
 
-class _SharedSE(MSFblock):
+class _SharedSE(MyMSFblock):
     def weights(self, xs):
         logits = torch.cat([self.SE1(x.mean(dim=(2, 3), keepdim=True)) for x in xs], dim=2)
         return torch.softmax(torch.sigmoid(logits), dim=2)
@@ -139,7 +139,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "msf_block", "build", _texts("msf_block"),
         reference=BLOCKS["msf"].cls, kwargs={"in_channels": 4}, input_shapes=[(2, 4, 3, 3)] * 4,
-        solution_cls=MSFblock, helpers=(SqueezeConv,),
+        solution_cls=MyMSFblock, helpers=(SqueezeConv,),
         mistakes={"softmax_channels": _SoftmaxChannels, "no_sigmoid": _NoSigmoid, "no_softmax": _NoSoftmax,
                   "max_pool": _MaxPool, "shared_se": _SharedSE},
     ),

@@ -22,7 +22,7 @@ TEXT = {
                       "layer2–layer4 the same with dilation (and padding) atrous_rates[0..2]; chain them as "
                       "y0 = layer1(x), y1 = layer2(y0 + x), y2 = layer3(y1 + x), y3 = layer4(y2 + x); weight the four "
                       "with MSF's softmax(σ(SE_i(GAP(y_i)))) over the scales and return project(Σ w_i y_i + x). "
-                      "SE1–SE4 and project are as in MSFblock. Check it with check(MFEblock).",
+                      "SE1–SE4 and project are as in MSFblock. Name your class MyMFEblock (the post's MFEblock stays as it is) and check it with check(MyMFEblock).",
             "what": "MFEblock class", "post_class": "MFEblock", "signature": "MFEblock(in_channels, atrous_rates)",
             "mistakes": {
                 "no_residual": "the residual is missing: the post projects Σ w_i y_i + x, not Σ w_i y_i",
@@ -82,7 +82,7 @@ def conv_bn_relu(channels, rate):
                          nn.BatchNorm2d(channels), nn.ReLU())
 
 
-class MFEblock(nn.Module):
+class MyMFEblock(nn.Module):
     """Chained dilated convs give four scales y0..y3; MSF's weights fuse them, plus a residual."""
 
     def __init__(self, in_channels, atrous_rates):
@@ -113,17 +113,17 @@ class MFEblock(nn.Module):
         return self.project(self.fuse(self.scales(x)) + x)  # residual before the projection
 
 
-class _NoResidual(MFEblock):
+class _NoResidual(MyMFEblock):
     def forward(self, x):
         return self.project(self.fuse(self.scales(x)))
 
 
-class _Parallel(MFEblock):
+class _Parallel(MyMFEblock):
     def scales(self, x):
         return self.layer1(x), self.layer2(x), self.layer3(x), self.layer4(x)
 
 
-class _NoSkip(MFEblock):
+class _NoSkip(MyMFEblock):
     def scales(self, x):
         y0 = self.layer1(x)
         y1 = self.layer2(y0)
@@ -131,7 +131,7 @@ class _NoSkip(MFEblock):
         return y0, y1, y2, self.layer4(y2)
 
 
-class _SoftmaxChannels(MFEblock):
+class _SoftmaxChannels(MyMFEblock):
     def fuse(self, ys):
         ses = (self.SE1, self.SE2, self.SE3, self.SE4)
         logits = torch.cat([se(y.mean(dim=(2, 3), keepdim=True)) for se, y in zip(ses, ys)], dim=2)
@@ -147,7 +147,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "mfe_block", "build", _texts("mfe_block"),
         reference=BLOCKS["mfe"].cls, kwargs={"in_channels": 4, "atrous_rates": (2, 4, 8)},
-        input_shapes=[(2, 4, 9, 9)], solution_cls=MFEblock, helpers=(SqueezeConv, conv_bn_relu),
+        input_shapes=[(2, 4, 9, 9)], solution_cls=MyMFEblock, helpers=(SqueezeConv, conv_bn_relu),
         mistakes={"no_residual": _NoResidual, "parallel": _Parallel, "no_skip": _NoSkip,
                   "softmax_channels": _SoftmaxChannels},
     ),

@@ -23,7 +23,7 @@ TEXT = {
                       "(C/n channels each, padding 1, groups C/n), aggr = 1×1 conv C → C, act = GELU. Split x into "
                       "n_levels channel groups; group 0 goes through mfr[0] at full size; group i > 0 is "
                       "adaptive-max-pooled to (H // 2**i, W // 2**i), filtered by mfr[i] and upsampled back to H×W "
-                      "with mode='nearest'. Return act(aggr(cat(levels))) * x. Check it with check(SAFM).",
+                      "with mode='nearest'. Return act(aggr(cat(levels))) * x. Name your class MySAFM (the post's SAFM stays as it is) and check it with check(MySAFM).",
             "what": "SAFM class", "post_class": "SAFM", "signature": "SAFM(dim, n_levels=4)",
             "mistakes": {
                 "avg_pool": "average pooling instead of max pooling for the coarser levels",
@@ -63,7 +63,7 @@ TEXT = {
 }
 
 
-class SAFM(nn.Module):
+class MySAFM(nn.Module):
     """Multi-scale max-pooled channel groups → depthwise conv → nearest upsampling → 1×1 mix → GELU ⊙ x."""
 
     def __init__(self, dim, n_levels=4):
@@ -93,27 +93,27 @@ class SAFM(nn.Module):
         return self.act(self.aggr(self.levels(x))) * x  # modulate the input
 
 
-class _AvgPool(SAFM):
+class _AvgPool(MySAFM):
     def pool(self, part, size):
         return F.adaptive_avg_pool2d(part, size)
 
 
-class _Bilinear(SAFM):
+class _Bilinear(MySAFM):
     def up(self, s, size):
         return F.interpolate(s, size=size, mode="bilinear", align_corners=False)
 
 
-class _NoModulation(SAFM):
+class _NoModulation(MySAFM):
     def forward(self, x):
         return self.act(self.aggr(self.levels(x)))
 
 
-class _ReLU(SAFM):
+class _ReLU(MySAFM):
     def forward(self, x):
         return F.relu(self.aggr(self.levels(x))) * x
 
 
-class _PoolSizes(SAFM):
+class _PoolSizes(MySAFM):
     def levels(self, x):
         h, w = x.shape[-2:]
         parts = x.chunk(self.n_levels, dim=1)
@@ -132,7 +132,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "safm", "build", _texts("safm"),
         reference=BLOCKS["safm"].cls, kwargs={"dim": 8, "n_levels": 4}, input_shapes=[(2, 8, 8, 8)],
-        solution_cls=SAFM,
+        solution_cls=MySAFM,
         mistakes={"avg_pool": _AvgPool, "bilinear": _Bilinear, "no_modulation": _NoModulation, "relu": _ReLU,
                   "pool_sizes": _PoolSizes},
     ),

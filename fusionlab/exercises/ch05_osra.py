@@ -37,8 +37,8 @@ TEXT = {
                       "kernel r + 3, stride r, padding (r + 3) // 2, no bias; BatchNorm2d; ReLU; depthwise 1×1 conv, no "
                       "bias; BatchNorm2d) (nn.Identity for r = 1), local_conv = depthwise 3×3 conv with bias. Forward: "
                       "q reshaped to (B, h, HW, d); y = sr(x); y = local_conv(y) + y; k, v = kv(y).chunk(2, dim=1) "
-                      "into heads; out = softmax(q kᵀ · scale) v reshaped to (B, C, H, W). Check it with "
-                      "check(OSRAttention).",
+                      "into heads; out = softmax(q kᵀ · scale) v reshaped to (B, C, H, W). Name your class MyOSRAttention "
+                      "(the post's OSRAttention stays as it is) and check it with check(MyOSRAttention).",
             "what": "OSRAttention class", "post_class": "OSRAttention",
             "signature": "OSRAttention(dim, num_heads=8, qk_scale=None, attn_drop=0, sr_ratio=2)",
             "mistakes": {
@@ -129,7 +129,7 @@ def _attend_reference(q, k, v, scale):
     return block.attend(q, k, v)
 
 
-class OSRAttention(nn.Module):
+class MyOSRAttention(nn.Module):
     """Attention from every pixel to an overlapping, reduced grid of keys and values."""
 
     def __init__(self, dim, num_heads=8, qk_scale=None, attn_drop=0, sr_ratio=2):
@@ -165,7 +165,7 @@ class OSRAttention(nn.Module):
         return (attn @ v).transpose(-1, -2).reshape(B, C, H, W)  # (B, h, d, HW) -> (B, C, H, W)
 
 
-class _Variant(OSRAttention):
+class _Variant(MyOSRAttention):
     """Forward with a switch per mistake; the subclasses below set one."""
 
     scaled, softmax_dim, residual, swap = True, -1, True, False
@@ -216,7 +216,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "osra", "build", _texts("osra"),
         reference=BLOCKS["osra"].cls, kwargs={"dim": 8, "num_heads": 2, "sr_ratio": 2},
-        input_shapes=[(2, 8, 7, 7)], solution_cls=OSRAttention,
+        input_shapes=[(2, 8, 7, 7)], solution_cls=MyOSRAttention,
         mistakes={"no_scale": _NoScale, "softmax_queries": _SoftmaxQueries, "no_local_residual": _NoLocalResidual,
                   "kv_swapped": _KVSwapped},
     ),

@@ -25,7 +25,7 @@ TEXT = {
                       "biases, applied to the average- and the max-pooled f and summed, then σ) and up (1×1 conv "
                       "d → out_channels). Forward(x1, x2, x4): f = down(cat), c = f ⊙ CA(f), "
                       "s = conv_3x3(f) + conv_5x5(f) + conv_7x7(f), s = s ⊙ SA(s), return up(s + c). "
-                      "Check it with check(MSAA).",
+                      "Name your class MyMSAA (the post's MSAA stays as it is) and check it with check(MyMSAA).",
             "what": "MSAA class", "post_class": "MSAA", "signature": "MSAA(in_channels, out_channels, factor=4.0)",
             "mistakes": {
                 "max_mean_order": "the spatial gate stacks [max, mean]; CM-UNet's order is [mean, max] (the conv's "
@@ -114,7 +114,7 @@ class FusionConv(nn.Module):
         return self.up(s + c)  # (B, out_channels, H, W)
 
 
-class MSAA(nn.Module):
+class MyMSAA(nn.Module):
     def __init__(self, in_channels, out_channels, factor=4.0):
         super().__init__()
         self.fusion_conv = FusionConv(in_channels, out_channels, factor)
@@ -151,7 +151,7 @@ class _NoChannelBranch(FusionConv):
 def _with(fusion=FusionConv, spatial=SpatialGate, channel=ChannelGate):
     """An MSAA whose fusion_conv (or one of its gates) is a mistaken version."""
 
-    class Wrong(MSAA):
+    class Wrong(MyMSAA):
         def __init__(self, in_channels, out_channels, factor=4.0):
             nn.Module.__init__(self)
             self.fusion_conv = fusion(in_channels, out_channels, factor)
@@ -170,7 +170,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "msaa", "build", _texts("msaa"),
         reference=BLOCKS["msaa"].cls, kwargs={"in_channels": 12, "out_channels": 32, "factor": 4.0},
-        input_shapes=[(2, 2, 6, 6), (2, 4, 6, 6), (2, 6, 6, 6)], solution_cls=MSAA,
+        input_shapes=[(2, 2, 6, 6), (2, 4, 6, 6), (2, 6, 6, 6)], solution_cls=MyMSAA,
         helpers=(SpatialGate, ChannelGate, FusionConv),
         mistakes={"max_mean_order": _with(spatial=_MaxMeanGate), "gate_on_f": _with(fusion=_GateOnF),
                   "avg_only": _with(channel=_AvgOnlyGate), "no_channel_branch": _with(fusion=_NoChannelBranch)},

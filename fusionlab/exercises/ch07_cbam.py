@@ -24,7 +24,7 @@ TEXT = {
                       "bias over [max_c x, mean_c x], no sigmoid) and MLP (1×1 conv C + HW → C // r, ReLU, 1×1 conv "
                       "C // r → C + HW, no biases). Forward: concatenate the channel logits (B, C, 1, 1) and the "
                       "spatial logits reshaped to (B, HW, 1, 1), pass them through MLP, split at C, apply σ and return "
-                      "(x · M_c, x · M_s). Check it with check(CBAMBlock).",
+                      "(x · M_c, x · M_s). Name your class MyCBAMBlock (the post's CBAMBlock stays as it is) and check it with check(MyCBAMBlock).",
             "what": "CBAMBlock class", "post_class": "CBAMBlock",
             "signature": "CBAMBlock(channel=512, reduction=16, kernel_size=49, HW=None)",
             "mistakes": {
@@ -43,7 +43,7 @@ TEXT = {
                       "Sequential(Linear C → C // r, ReLU, Linear C // r → C) (with biases) shared by the average- "
                       "and the max-pooled vectors, M_c = σ(sum); spatial_conv = k×k conv 2 → 1 without bias over "
                       "[max_c, mean_c] of the channel-refined map x' = M_c ⊙ x, then spatial_bn = BatchNorm2d(1), "
-                      "M_s = σ(·); return M_s ⊙ x'. Check it with check(CBAM).",
+                      "M_s = σ(·); return M_s ⊙ x'. Name your class MyCBAM (the post's CBAM stays as it is) and check it with check(MyCBAM).",
             "what": "CBAM class", "post_class": "CBAM", "signature": "CBAM(channels, reduction=16, kernel_size=7)",
             "mistakes": {
                 "parallel": "the spatial gate is computed from x; CBAM is sequential: it pools the channel-refined "
@@ -127,7 +127,7 @@ class SpatialAttention(nn.Module):
         return self.conv(self.pool(x))
 
 
-class CBAMBlock(nn.Module):
+class MyCBAMBlock(nn.Module):
     """Channel and spatial logits through one joint MLP; returns (x · M_c, x · M_s)."""
 
     def __init__(self, channel=512, reduction=16, kernel_size=49, HW=None):
@@ -149,7 +149,7 @@ class CBAMBlock(nn.Module):
         return x * joint[:, :C].reshape(B, C, 1, 1), x * joint[:, C:].reshape(B, 1, H, W)
 
 
-class CBAM(nn.Module):
+class MyCBAM(nn.Module):
     """Channel gate, then spatial gate on the channel-refined map (Woo et al., ECCV 2018)."""
 
     def __init__(self, channels, reduction=16, kernel_size=7):
@@ -172,7 +172,7 @@ class CBAM(nn.Module):
         return x * self.spatial_gate(x)  # ... then space, on the refined map
 
 
-class _SigmoidBeforeMLP(CBAMBlock):
+class _SigmoidBeforeMLP(MyCBAMBlock):
     def logits(self, x):
         return torch.sigmoid(super().logits(x))
 
@@ -182,13 +182,13 @@ class _MeanMaxSpatial(SpatialAttention):
         return torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
 
 
-class _MeanMaxOrder(CBAMBlock):
+class _MeanMaxOrder(MyCBAMBlock):
     def __init__(self, channel=512, reduction=16, kernel_size=49, HW=None):
         super().__init__(channel, reduction, kernel_size, HW)
         self.SpatialAttention = _MeanMaxSpatial(kernel_size)
 
 
-class _SpatialFirst(CBAMBlock):
+class _SpatialFirst(MyCBAMBlock):
     def logits(self, x):
         B, C, H, W = x.shape
         return torch.cat([self.SpatialAttention(x).reshape(B, H * W, 1, 1),
@@ -200,29 +200,29 @@ class _AvgOnlyChannel(ChannelAttention):
         return self.se(x.mean(dim=(2, 3), keepdim=True))
 
 
-class _AvgOnly(CBAMBlock):
+class _AvgOnly(MyCBAMBlock):
     def __init__(self, channel=512, reduction=16, kernel_size=49, HW=None):
         super().__init__(channel, reduction, kernel_size, HW)
         self.ChannelAttention = _AvgOnlyChannel(channel, reduction)
 
 
-class _Parallel(CBAM):
+class _Parallel(MyCBAM):
     def forward(self, x):
         return x * self.channel_gate(x) * self.spatial_gate(x)
 
 
-class _MeanMaxCBAM(CBAM):
+class _MeanMaxCBAM(MyCBAM):
     def spatial_gate(self, x):
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
         return torch.sigmoid(self.spatial_bn(self.spatial_conv(pooled)))
 
 
-class _AvgOnlyCBAM(CBAM):
+class _AvgOnlyCBAM(MyCBAM):
     def channel_gate(self, x):
         return torch.sigmoid(self.channel_mlp(x.mean(dim=(2, 3))))[:, :, None, None]
 
 
-class _NoChannelSigmoid(CBAM):
+class _NoChannelSigmoid(MyCBAM):
     def channel_gate(self, x):
         return (self.channel_mlp(x.mean(dim=(2, 3))) + self.channel_mlp(x.amax(dim=(2, 3))))[:, :, None, None]
 
@@ -235,7 +235,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "cbam_joint", "build", _texts("cbam_joint"),
         reference=BLOCKS["cbam_joint"].cls, kwargs={"channel": 16, "reduction": 4, "kernel_size": 3, "HW": 16},
-        input_shapes=[(2, 16, 4, 4)], solution_cls=CBAMBlock,
+        input_shapes=[(2, 16, 4, 4)], solution_cls=MyCBAMBlock,
         helpers=(ChannelAttention, SpatialAttention),
         mistakes={"sigmoid_before_mlp": _SigmoidBeforeMLP, "mean_max_order": _MeanMaxOrder,
                   "spatial_first": _SpatialFirst, "avg_only": _AvgOnly},
@@ -243,7 +243,7 @@ EXERCISES = [
     ModuleExercise(
         CHAPTER, "cbam", "build", _texts("cbam"),
         reference=BLOCKS["cbam"].cls, kwargs={"channels": 16, "reduction": 4, "kernel_size": 3},
-        input_shapes=[(2, 16, 5, 5)], solution_cls=CBAM,
+        input_shapes=[(2, 16, 5, 5)], solution_cls=MyCBAM,
         mistakes={"parallel": _Parallel, "mean_max_order": _MeanMaxCBAM, "avg_only": _AvgOnlyCBAM,
                   "no_channel_sigmoid": _NoChannelSigmoid},
     ),
