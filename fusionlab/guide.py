@@ -159,7 +159,7 @@ class Comparison:
     @property
     def caption(self) -> str:
         return (f"Every registered block at B = 1, H = W = {self.side}, every channel dimension {self.channels}, "
-                f"the post's hyperparameters. growth k: FLOPs ∝ (H·W)^k between H = W = {self.sides[0]} and "
+                f"the hyperparameters of the post's demo blocks. growth k: FLOPs ∝ (H·W)^k between H = W = {self.sides[0]} and "
                 f"{self.sides[1]}. * {FLOPS_NOTE}")
 
     def _cells(self, row: Row, link: bool) -> list[str]:
@@ -325,6 +325,8 @@ GLOSSARY = (
          "06_msaa_aggregation"),
     Term("channels last", "the layout (B, H, W, C) (or (…, C)): nn.Linear mixes the last axis, so it mixes channels "
          "only in this layout", "00_reading_shapes", ("channels-last",)),
+    Term("contiguous", "a tensor whose entries lie in memory in the order its shape lists them; a permuted view "
+         "is not, so view raises an error on it where reshape copies", "00_reading_shapes"),
     Term("depthwise conv", "a convolution with groups = channels: each channel is filtered by its own kernel, "
          "without mixing channels", "04_safm", ("depthwise",)),
     Term("dilation (atrous)", "a kernel whose taps are d pixels apart: a 3×3 kernel with dilation d covers "
@@ -338,7 +340,7 @@ GLOSSARY = (
     Term("fused kernel", "one GPU/CPU routine doing several steps at once (e.g. attention without storing its "
          "matrix), so intermediate tensors are never kept", "01_gated_fusion"),
     Term("GAP (global average pooling)", "the mean of each channel over all H × W pixels: (B, C, H, W) → "
-         "(B, C, 1, 1)", "02_msf_selective_fusion", ("GAP",)),
+         "(B, C, 1, 1)", "00_reading_shapes", ("GAP",)),
     Term("gate", "a sigmoid output in (0, 1) that multiplies a signal: a soft switch between keeping and "
          "dropping it", "01_gated_fusion"),
     Term("GELU", "a smooth ReLU, x · Φ(x) (Φ the normal CDF): negative inputs give small negative outputs, "
@@ -352,21 +354,25 @@ GLOSSARY = (
     Term("logits", "scores before a sigmoid or softmax turns them into weights", "02_msf_selective_fusion",
          ("logit",)),
     Term("meta device", "torch's device of tensors with a shape and no data: runs a block for its shapes and "
-         "FLOPs at any size, free", "01_gated_fusion", ("meta",)),
+         "FLOPs at any size, free", "00_reading_shapes", ("meta",)),
     Term("MLP", "a small multi-layer perceptron: linear (or 1×1 conv) → ReLU → linear", "06_msaa_aggregation"),
     Term("modulation", "multiplying a map by an input-dependent map of gains (not limited to (0, 1)): "
          "y = m(x) ⊙ x", "04_safm", ("modulates",)),
     Term("multiply–accumulate (MAC)", "one multiplication and one addition; FLOPs = 2 × MACs (papers often "
          "quote MACs as FLOPs)", "00_reading_shapes", ("multiply–accumulates",)),
     Term("NCHW", "PyTorch's usual image layout (B, C, H, W): batch, channels, height, width",
-         "01_gated_fusion", ("(B, C, H, W)",)),
+         "00_reading_shapes", ("(B, C, H, W)",)),
     Term("nearest up-sampling", "enlarges a map by copying each pixel into a block (2^i × 2^i back to H × W)",
          "04_safm"),
+    Term("permute", "reorders a tensor's axes without copying a number: x.permute(0, 2, 3, 1) turns (B, C, H, W) "
+         "into (B, H, W, C); reshape instead re-cuts the numbers in memory order", "00_reading_shapes"),
     Term("PVT", "Pyramid Vision Transformer (Wang et al. 2021): introduced spatial-reduction attention with "
          "side-by-side (non-overlapping) patches", "05_osra_attention"),
     Term("query, key, value", "in attention each position asks with a query, is matched by keys, and hands over "
          "its value; weights softmax(q kᵀ) mix the values", "05_osra_attention", ("query", "key", "value")),
     Term("receptive field", "the input pixels one output pixel depends on", "03_mfe_feature_extraction"),
+    Term("registry", "fusionlab.BLOCKS, the course's one list of blocks with their inputs, sizes, hyperparameters "
+         "and facts; every chapter, test, widget and table reads it", "00_reading_shapes"),
     Term("relative position bias", "a learned term added to the attention logits that depends on where a key lies "
          "relative to a query", "05_osra_attention", ("relative position",)),
     Term("ReLU", "max(0, x)", "03_mfe_feature_extraction"),
@@ -385,8 +391,12 @@ GLOSSARY = (
          "01_gated_fusion"),
     Term("stride", "how far a conv or pooling window moves per output pixel: stride r shrinks each side r times",
          "00_reading_shapes"),
+    Term("token", "one item an attention layer compares with the others; in a vision block one pixel (or patch) "
+         "with its C features, N = H·W of them", "00_reading_shapes", ("tokens",)),
     Term("token mixer", "the layer through which positions (tokens) exchange information: attention, a large "
          "conv, pooling", "05_osra_attention"),
+    Term("view", "a tensor that shares another's memory and reads it in another shape or order (permute, "
+         "transpose, view); x.view(...) needs a contiguous tensor", "00_reading_shapes"),
     Term("增删改查 (add, remove, modify, look up)", "the post's method for adapting blocks: 增 add attention or skips, "
          "删 remove parts, 改 modify convs and pooling, 查 look up how papers connect a block",
          "00_reading_shapes", ("增删改查",), zh="增删改查"),
@@ -406,16 +416,18 @@ def glossary_markdown(terms: Sequence[Term] = GLOSSARY, link: bool = True) -> st
     return "\n".join(lines)
 
 
-# the chapters that are not one block's chapter
+# the chapters that are not one block's chapter, and chapter 07, which teaches two blocks under one title
 _OTHER_CHAPTERS = {
     "00_reading_shapes": "Reading shapes, 增删改查, the course map",
+    "07_cbam_joint_attention": "Joint channel-and-spatial attention: the post's CBAMBlock beside the paper's CBAM",
     "08_capstone_stitching_lab": "Capstone: stitch every block into a network and train it",
     "09_which_block_when": "Which block when",
 }
 
 
 def chapters() -> list[tuple[str, str]]:
-    """(notebook stem, title) of every chapter, in order: the block chapters from the registry."""
+    """(notebook stem, title) of every chapter, in order: the block chapters from the registry (a chapter
+    of several blocks takes its own title from ``_OTHER_CHAPTERS``)."""
     titles: dict[str, list[str]] = {}
     for spec in BLOCKS.values():
         titles.setdefault(spec.chapter, []).append(spec.title)

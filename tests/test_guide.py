@@ -41,7 +41,8 @@ COURSE_TERMS = ("SE", "GAP", "depthwise", "receptive field", "ERF", "dilation", 
                 "LayerNorm", "GELU", "meta", "FLOPs", "channels last", "NCHW", "equivariant", "modulation",
                 "residual", "skip connection", "增删改查", "token mixer", "1×1 conv", "broadcast", "MLP", "ReLU",
                 "state_dict", "fused kernel", "logits", "stride", "adaptive max pooling", "gridding",
-                "relative position", "channel attention", "spatial attention")
+                "relative position", "channel attention", "spatial attention", "token", "contiguous", "registry",
+                "permute", "view")
 
 
 def found(term: str, text: str) -> bool:

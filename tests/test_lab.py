@@ -380,12 +380,13 @@ def test_capture_maps_shapes_and_ranges(name):
     probe, maps = capture_maps(model, images)
     assert model.training  # the mode is restored
     if probe.kind == "scales":
-        assert maps.shape == (5, 4)
+        assert maps.shape[0] == 5 and maps.shape[1] >= 2
         assert torch.allclose(maps.sum(1), torch.ones(5), atol=1e-5)  # a softmax over the scales
     else:
         assert maps.shape == (5, lab.SIZE, lab.SIZE)
-        if name != "safm":  # sigmoid gates lie in (0, 1); SAFM's GELU map does not
-            assert maps.min() > 0 and maps.max() < 1
+    if probe.bounds is not None:  # the registry says where the values lie (sigmoid gates: (0, 1))
+        lo, hi = probe.bounds
+        assert maps.min() > lo and maps.max() < hi
 
 
 def test_capture_maps_without_a_registered_block_is_none():
@@ -447,6 +448,18 @@ def test_lab_figures():
     figure = plot_comparison(comparison)
     assert len(figure.axes) == 2
     assert any(line.get_linestyle() == ":" for line in figure.axes[0].get_lines())  # the logistic regression
+    # accuracy against cost: points that (nearly) coincide get labels that do not overprint
+    from types import SimpleNamespace
+
+    points = {"baseline": (7.4e4, 0.164), "msf": (2.07e5, 0.219), "safm": (2.30e5, 0.218), "mfe": (4.9e6, 0.211),
+              "osra": (1.4e6, 0.437)}  # a 3-epoch run's: msf's and safm's labels used to overprint
+    rows = [dict(block=name, accuracy_mean=acc, accuracy_std=0.03, flops=flops, accuracies=[acc - 0.02, acc + 0.02])
+            for name, (flops, acc) in points.items()]
+    close = plot_comparison(SimpleNamespace(rows=rows, seeds=(0, 1), epochs=1, references=[]))
+    close.canvas.draw()
+    boxes = [t.get_window_extent() for t in close.axes[1].texts]
+    assert len(boxes) == len(points)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     history = plot_history(comparison.results)
     assert len(history.axes[0].get_lines()) == 2  # one mean line per block
     data = lab.load_cluttered_digits()

@@ -225,6 +225,9 @@ def test_scale_weights_figure_uses_the_reachable_range():
     image = fig.axes[1].images[0]
     assert image.get_clim() == pytest.approx((0.1092, 0.4754), abs=1e-4)
     assert "[0.20, 0.30]" in fig.axes[1].get_title()
+    # the value in every cell, row by row: 4 scales × 3 channels per panel
+    assert [t.get_text() for t in fig.axes[1].texts] == ["0.20", "0.30", "0.25"] * 4
+    assert len(fig.axes[0].texts) == 12 and fig.axes[0].texts[0].get_text() == "0.25"
 
 
 def test_play_swaps_the_rates_and_keeps_the_weights(small_run):
@@ -237,6 +240,9 @@ def test_play_swaps_the_rates_and_keeps_the_weights(small_run):
         answer = model(scenes[0]).argmax(1)
     accuracy = (answer == scenes[1]).float().mean()
     assert f"Pixels read right: {accuracy:.0%}" in caption and "fields 3, 7, 15, 31 px" in caption
+    with torch.no_grad():  # the caption's weights are those of test scene 0, averaged over channels
+        w0 = model.mfe.weights(model.stem(scenes[0][:1]))[0].mean(-1)
+    assert "Weights of y0–y3 on test scene 0, mean over channels: " + " ".join(f"{float(v):.2f}" for v in w0) in caption
     assert len(pictures) == 4 and pictures[0].title.startswith("y3: field 31×31")
     pictures, caption = panel.render(atrous_rates="1, 2, 3", branch="y1", pixel="top left")
     assert "fields 3, 5, 9, 15 px" in caption and pictures[0].title.startswith("y1: field 5×5")

@@ -63,6 +63,7 @@ def test_figure_shows_the_channel_weights_and_the_maps(case):
     heights = [p.get_height() for p in bars.patches]
     assert np.allclose(heights, parts["channel_weights"][1, :, 0, 0].numpy())
     assert bars.get_ylim() == (0.0, 1.0) and "CA" in bars.get_ylabel()
+    assert list(bars.get_xticks()) == list(range(len(heights)))  # integer channel indices, one per bar
     titled = {ax.get_title(): ax for ax in fig.axes if ax.images}
     energy = parts["conv_7x7"][1].abs().mean(0).numpy()
     assert np.allclose(titled["7×7 branch: mean |value|"].images[0].get_array(), energy)

@@ -17,7 +17,7 @@ TEXT = {
             "prompt": "Write the post's gatedFusion(dim) from GMAN's equations: z = σ(x1 W1 + x2 W2 + b) with "
                       "nn.Linear layers fc1 and fc2 (both with bias), out = z ⊙ x1 + (1 − z) ⊙ x2. The inputs are "
                       "channels-last (..., C). Name your class MyGatedFusion (the post's gatedFusion stays as it is) and check it with check(MyGatedFusion).",
-            "what": "gatedFusion class", "post_class": "gatedFusion", "signature": "gatedFusion(dim)",
+            "what": "version of gatedFusion", "post_class": "gatedFusion", "signature": "gatedFusion(dim)",
             "mistakes": {
                 "swapped": "z and 1 − z are swapped: z must weight x1 (the input of fc1), 1 − z weights x2",
                 "no_sigmoid": "the sigmoid is missing: z = fc1(x1) + fc2(x2) is not a gate in (0, 1)",

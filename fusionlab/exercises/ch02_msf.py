@@ -22,7 +22,7 @@ TEXT = {
                       "four to (B, C, 4, 1), take softmax over the scales of their sigmoid, weight and sum the "
                       "inputs, then project = Sequential(1×1 conv without bias, BatchNorm2d, ReLU). "
                       "Name your class MyMSFblock (the post's MSFblock stays as it is) and check it with check(MyMSFblock).",
-            "what": "MSFblock class", "post_class": "MSFblock", "signature": "MSFblock(in_channels)",
+            "what": "version of MSFblock", "post_class": "MSFblock", "signature": "MSFblock(in_channels)",
             "mistakes": {
                 "softmax_channels": "the softmax runs over the channels instead of over the 4 scales "
                                     "(dim=1 instead of dim=2 of the (B, C, 4, 1) stack)",

@@ -23,7 +23,7 @@ TEXT = {
                       "y0 = layer1(x), y1 = layer2(y0 + x), y2 = layer3(y1 + x), y3 = layer4(y2 + x); weight the four "
                       "with MSF's softmax(σ(SE_i(GAP(y_i)))) over the scales and return project(Σ w_i y_i + x). "
                       "SE1–SE4 and project are as in MSFblock. Name your class MyMFEblock (the post's MFEblock stays as it is) and check it with check(MyMFEblock).",
-            "what": "MFEblock class", "post_class": "MFEblock", "signature": "MFEblock(in_channels, atrous_rates)",
+            "what": "version of MFEblock", "post_class": "MFEblock", "signature": "MFEblock(in_channels, atrous_rates)",
             "mistakes": {
                 "no_residual": "the residual is missing: the post projects Σ w_i y_i + x, not Σ w_i y_i",
                 "parallel": "the layers run in parallel on x: the post chains them, layer_{i+1} gets y_i + x",

@@ -24,7 +24,7 @@ TEXT = {
                       "n_levels channel groups; group 0 goes through mfr[0] at full size; group i > 0 is "
                       "adaptive-max-pooled to (H // 2**i, W // 2**i), filtered by mfr[i] and upsampled back to H×W "
                       "with mode='nearest'. Return act(aggr(cat(levels))) * x. Name your class MySAFM (the post's SAFM stays as it is) and check it with check(MySAFM).",
-            "what": "SAFM class", "post_class": "SAFM", "signature": "SAFM(dim, n_levels=4)",
+            "what": "version of SAFM", "post_class": "SAFM", "signature": "SAFM(dim, n_levels=4)",
             "mistakes": {
                 "avg_pool": "average pooling instead of max pooling for the coarser levels",
                 "bilinear": "bilinear upsampling instead of nearest: the post uses F.interpolate(..., mode='nearest')",

@@ -39,7 +39,7 @@ TEXT = {
                       "q reshaped to (B, h, HW, d); y = sr(x); y = local_conv(y) + y; k, v = kv(y).chunk(2, dim=1) "
                       "into heads; out = softmax(q kᵀ · scale) v reshaped to (B, C, H, W). Name your class MyOSRAttention "
                       "(the post's OSRAttention stays as it is) and check it with check(MyOSRAttention).",
-            "what": "OSRAttention class", "post_class": "OSRAttention",
+            "what": "version of OSRAttention", "post_class": "OSRAttention",
             "signature": "OSRAttention(dim, num_heads=8, qk_scale=None, attn_drop=0, sr_ratio=2)",
             "mistakes": {
                 "no_scale": "the scale is missing: multiply q kᵀ by d^−1/2 before the softmax",

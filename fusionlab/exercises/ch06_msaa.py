@@ -26,7 +26,7 @@ TEXT = {
                       "d → out_channels). Forward(x1, x2, x4): f = down(cat), c = f ⊙ CA(f), "
                       "s = conv_3x3(f) + conv_5x5(f) + conv_7x7(f), s = s ⊙ SA(s), return up(s + c). "
                       "Name your class MyMSAA (the post's MSAA stays as it is) and check it with check(MyMSAA).",
-            "what": "MSAA class", "post_class": "MSAA", "signature": "MSAA(in_channels, out_channels, factor=4.0)",
+            "what": "version of MSAA", "post_class": "MSAA", "signature": "MSAA(in_channels, out_channels, factor=4.0)",
             "mistakes": {
                 "max_mean_order": "the spatial gate stacks [max, mean]; CM-UNet's order is [mean, max] (the conv's "
                                   "two input channels are not interchangeable)",

@@ -25,7 +25,7 @@ TEXT = {
                       "C // r → C + HW, no biases). Forward: concatenate the channel logits (B, C, 1, 1) and the "
                       "spatial logits reshaped to (B, HW, 1, 1), pass them through MLP, split at C, apply σ and return "
                       "(x · M_c, x · M_s). Name your class MyCBAMBlock (the post's CBAMBlock stays as it is) and check it with check(MyCBAMBlock).",
-            "what": "CBAMBlock class", "post_class": "CBAMBlock",
+            "what": "version of CBAMBlock", "post_class": "CBAMBlock",
             "signature": "CBAMBlock(channel=512, reduction=16, kernel_size=49, HW=None)",
             "mistakes": {
                 "sigmoid_before_mlp": "σ is applied to the channel and spatial logits before the joint MLP; the post "
@@ -44,7 +44,7 @@ TEXT = {
                       "and the max-pooled vectors, M_c = σ(sum); spatial_conv = k×k conv 2 → 1 without bias over "
                       "[max_c, mean_c] of the channel-refined map x' = M_c ⊙ x, then spatial_bn = BatchNorm2d(1), "
                       "M_s = σ(·); return M_s ⊙ x'. Name your class MyCBAM (the post's CBAM stays as it is) and check it with check(MyCBAM).",
-            "what": "CBAM class", "post_class": "CBAM", "signature": "CBAM(channels, reduction=16, kernel_size=7)",
+            "what": "version of CBAM", "post_class": "CBAM", "signature": "CBAM(channels, reduction=16, kernel_size=7)",
             "mistakes": {
                 "parallel": "the spatial gate is computed from x; CBAM is sequential: it pools the channel-refined "
                             "map x' = M_c ⊙ x",

@@ -487,7 +487,7 @@ def plot_stripe_periods(scene: torch.Tensor, truth: torch.Tensor, probes: Probes
 
 def plot_scale_weights(before: torch.Tensor, after: torch.Tensor):
     """MFE's fusion weights ``(4, C)`` (one image, or a mean over images) before and after training, on
-    the scale of the range they can reach, about 0.109–0.475 (chapter 02)."""
+    the scale of the range they can reach, about 0.109–0.475 (chapter 02), with the value in each cell."""
     from .msf import squeeze_bounds
 
     lo, hi = squeeze_bounds(4)
@@ -496,6 +496,10 @@ def plot_scale_weights(before: torch.Tensor, after: torch.Tensor):
     fig, axes = plt.subplots(1, 2, figsize=(min(1.6 + 0.4 * c, 4.6) * 2, 2.3), layout="constrained")
     for ax, w, title in ((axes[0], before, "untrained"), (axes[1], after, "trained")):
         shown = ax.imshow(w.numpy(), cmap="viridis", vmin=lo, vmax=hi, aspect="auto")
+        for (s, j), v in zip(((s, j) for s in range(4) for j in range(c)), w.reshape(-1).tolist()):
+            # the value in each cell; dark text on the bright (high) end of viridis
+            ax.text(j, s, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="black" if v > (lo + hi) / 2 else "white")
         ax.set_yticks(range(4), [f"y{i}" for i in range(4)])
         ax.set_xticks(range(c), [str(j) for j in range(c)], fontsize=7)
         ax.set_xlabel("channel")
@@ -565,7 +569,7 @@ def play(model: StripePeriodNet, scenes: tuple[torch.Tensor, torch.Tensor], *, r
         mean_w = " ".join(f"{float(v):.2f}" for v in weights.mean(-1))
         caption = (f"rates ({atrous_rates}): fields {', '.join(map(str, fields))} px. Pixels read right: "
                    f"{accuracy:.0%} ({per_period}); with the trained rates {trained}: {reference:.0%}. "
-                   f"Weights of y0–y3, mean over channels: {mean_w}.")
+                   f"Weights of y0–y3 on test scene {index}, mean over channels: {mean_w}.")
         return pictures, caption
 
     panel = Play("MFE: atrous_rates -> each branch's field and what the trained network reads",

@@ -114,6 +114,10 @@ def plot_msaa_paths(image: Any, internals: dict[str, torch.Tensor], *, sample: i
     ax = fig.add_subplot(grid[:, 0])
     weights = internals["channel_weights"][sample, :, 0, 0].cpu()
     ax.bar(range(len(weights)), weights.numpy(), color="C0")
+    if len(weights) <= 16:  # channel indices are integers: one tick per bar, not matplotlib's 2.5, 7.5
+        ax.set_xticks(range(len(weights)))
+    else:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.axhline(0.5, color="gray", linestyle="--", linewidth=1)
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel("inner channel of f")

@@ -57,8 +57,8 @@ def photo_scales(image: torch.Tensor, factors: Sequence[int] = (1, 2, 4, 8)) -> 
     """One picture at several scales, all of its size: average over f×f blocks, resize back (bilinear).
 
     ``image`` ``(B, C, H, W)``; returns one ``(B, C, H, W)`` tensor per factor (factor 1: the image
-    itself). Averaging keeps each channel's mean, so global average pooling sees almost the same
-    vector at every scale.
+    itself). When f divides H and W, block averaging and the bilinear resize keep each channel's
+    mean, so global average pooling sees the same vector at every scale, up to rounding.
     """
     if not isinstance(image, torch.Tensor) or image.dim() != 4:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
