@@ -8,7 +8,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
-# Debian packages: graphviz for torchviz, chromium for the JupyterLab browser test
+# Debian packages: graphviz for torchviz, a CJK font (fonts-wqy-zenhei) so that the post's Chinese renders in
+# the browser and in figures, chromium for the JupyterLab browser test
 SYSTEM_PACKAGES ?= graphviz chromium
 
 .PHONY: lab test install system-packages clean
@@ -48,6 +49,7 @@ $(STAMP): | requirements.txt pyproject.toml
 system-packages:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	{ command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || missing="$$missing fonts-wqy-zenhei"; \
 	case " $(SYSTEM_PACKAGES) " in *" chromium "*) command -v chromium >/dev/null 2>&1 || missing="$$missing chromium";; esac; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
