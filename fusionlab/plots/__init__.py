@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PHOTOS", "photo", "to_numpy_image", "show_maps", "overlay", "plot_growth"]
+__all__ = ["PHOTOS", "photo", "to_numpy_image", "show_maps", "overlay", "plot_growth", "fit_cut_out"]
 
 # skimage.data images that ship inside scikit-image (no download)
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea")
@@ -72,6 +72,24 @@ def photo(name: str = "astronaut", size: int | tuple[int, int] | None = 128, gra
     elif not gray and x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     return x.clamp(0.0, 1.0).contiguous()
+
+
+def fit_cut_out(net: torch.nn.Module, opt: torch.optim.Optimizer, batches: Any, steps: int) -> list[float]:
+    """Train ``net`` to keep what a mask covers and erase the rest: ``steps`` Adam steps of
+    ``mse(net(x), x · mask)`` over ``(x, mask) = batches()``; the loss per step.
+
+    The chapters' small "see it" tasks (a striped disc pasted on a photo: chapters 06 and 07) share
+    this loop; they differ in the network and in how the pictures are made.
+    """
+    losses = []
+    for _ in range(steps):
+        x, mask = batches()
+        loss = F.mse_loss(net(x), x * mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
 
 
 def to_numpy_image(t: Any):

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import _pyplot, overlay, photo, to_numpy_image
+from . import _pyplot, fit_cut_out, overlay, photo, to_numpy_image
 
 __all__ = ["attention_weights", "plot_attention_pair", "plot_param_growth", "TRAIN_PHOTOS", "striped_discs",
            "Spotlight", "train_spotlight", "mask_reading", "plot_masks_across", "position_templates", "play"]
@@ -234,14 +234,7 @@ def train_spotlight(kind: str, *, channels: int = 16, reduction: int = 4, kernel
         net = Spotlight(block, channels)
         data = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        losses = []
-        for _ in range(steps):
-            x, mask = striped_discs(batch, size, generator=data, backgrounds=backgrounds)
-            loss = F.mse_loss(net(x), x * mask)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+        losses = fit_cut_out(net, opt, lambda: striped_discs(batch, size, generator=data, backgrounds=backgrounds), steps)
     return net.eval(), losses
 
 

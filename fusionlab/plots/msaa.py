@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks.msaa import MSAA
-from . import _pyplot, overlay, photo, to_numpy_image
+from . import _pyplot, fit_cut_out, overlay, photo, to_numpy_image
 
 __all__ = ["msaa_internals", "plot_msaa_paths", "disc_batch", "place_discs", "CutOut", "train_cutout",
            "msaa_parts", "gate_reading", "play", "TRAIN_PHOTOS", "DISC_SPOTS", "KERNEL_CHOICES",
@@ -275,14 +275,7 @@ def train_cutout(*, steps: int = 90, size: int = 40, batch: int = 16, lr: float 
         gate = list(net.msaa.fusion_conv.spatial_attention.parameters())
         rest = [p for p in net.parameters() if all(p is not g for g in gate)]
         opt = torch.optim.Adam([{"params": rest}, {"params": gate, "lr": lr if gate_lr is None else gate_lr}], lr=lr)
-        losses = []
-        for _ in range(steps):
-            x, mask = disc_batch(batch, size, generator=data, backgrounds=backgrounds)
-            loss = F.mse_loss(net(x), x * mask)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+        losses = fit_cut_out(net, opt, lambda: disc_batch(batch, size, generator=data, backgrounds=backgrounds), steps)
     return net.eval(), losses
 
 
