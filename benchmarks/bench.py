@@ -23,6 +23,7 @@ Flags:
     --no-memory-case    skip the OSRA (1, 64, 128, 128), sr_ratio=1 memory case (the post needs ~16 GiB
                         and about two minutes there)
     --no-panel          skip the widget-panel update timing
+    --no-plays          skip the chapters' Play panels (trains each chapter's nets first, about a minute)
     --notebooks         execute notebooks/*.ipynb, each in a fresh kernel, and time them
     --out DIR           where results.json and results.md go (default docs/bench; none with --quick)
     --readme            rewrite the README's Performance section (between ``<!-- bench:start -->`` and
@@ -66,6 +67,11 @@ What is measured, per block of ``fusionlab.BLOCKS`` and per case (the post's dem
   last size slider where there is no W) is moved back and forth between two valid values; the time from setting ``.value`` to
   the panel's new state (meta build, FLOPs, trace, HTML) is reported as a median in ms
   (target < 100 ms);
+* the chapters' Play panels (:mod:`benchmarks.plays`): each built as its chapter builds it (the
+  chapter's training is setup, untimed), then every move of every control from the defaults, each
+  configuration first visited in a fresh panel and then repeated (:func:`fusionlab.play.time_play`,
+  PNG encoding included), with one torch thread as on a 2-core machine: median, worst and worst
+  first visit in ms per chapter (targets < 150 ms median, < 300 ms worst);
 * with ``--notebooks``: the wall time of each notebook run top to bottom in a fresh kernel
   (target: the whole course in < 5 min).
 
@@ -102,6 +108,7 @@ from benchmarks.measure import (  # noqa: E402
     cases_for, check_equal, interleaved, memory_case, panel_update_ms, ratio_stats, run_notebooks,
 )
 from benchmarks.memory import allocator_peak, rss_growth  # noqa: E402
+from benchmarks.plays import play_timings  # noqa: E402
 from benchmarks.report import (  # noqa: E402
     COMMAND, README, README_END, README_START, _readme_section, render_markdown, render_text, targets,
     update_readme,
@@ -112,7 +119,7 @@ from fusionlab.registry import BLOCKS  # noqa: E402
 __all__ = [
     "MEMORY_CASES", "SPEEDUP_TARGETS", "Case", "cases_for", "build_pair", "check_equal", "interleaved",
     "ratio_stats", "allocator_peak", "rss_growth", "memory_case", "bench_case", "panel_update_ms",
-    "run_notebooks", "machine_info", "run_bench", "targets", "render_markdown", "render_text",
+    "run_notebooks", "play_timings", "machine_info", "run_bench", "targets", "render_markdown", "render_text",
     "update_readme", "main",
 ]
 
@@ -168,6 +175,7 @@ def run_bench(
     compile: bool | None = None,
     memory_cases: bool = True,
     panel: bool = True,
+    plays: bool = True,
     notebooks: bool = False,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -181,13 +189,13 @@ def run_bench(
     torch.set_num_threads(threads)
     try:
         return _run(names, quick=quick, threads=threads, min_time=min_time, compile=compile,
-                    memory_cases=memory_cases, panel=panel, notebooks=notebooks, seed=seed)
+                    memory_cases=memory_cases, panel=panel, plays=plays, notebooks=notebooks, seed=seed)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run(names: Sequence[str], *, quick: bool, threads: int, min_time: float | None, compile: bool | None,
-         memory_cases: bool, panel: bool, notebooks: bool, seed: int) -> dict[str, Any]:
+         memory_cases: bool, panel: bool, plays: bool, notebooks: bool, seed: int) -> dict[str, Any]:
     min_time = min_time if min_time is not None else (0.05 if quick else 2.0)
     compile = (not quick) if compile is None else compile
     started = time.perf_counter()
@@ -195,7 +203,7 @@ def _run(names: Sequence[str], *, quick: bool, threads: int, min_time: float | N
         "machine": machine_info(threads),
         "settings": {"quick": quick, "min_time_s": min_time, "compile": compile, "seed": seed,
                      "min_rounds": 3 if quick else MIN_ROUNDS, "same_within": SAME_WITHIN},
-        "cases": [], "errors": [], "memory": [], "panel": [], "notebooks": [],
+        "cases": [], "errors": [], "memory": [], "panel": [], "plays": {}, "notebooks": [],
     }
     for name in names:
         for case in cases_for(BLOCKS[name], quick=quick):
@@ -231,6 +239,13 @@ def _run(names: Sequence[str], *, quick: bool, threads: int, min_time: float | N
                     text = f"{type(err).__name__}: {' '.join(str(err).split())[:500]}"
                     results["errors"].append({"block": name, "case": "widget panel", "error": text})
                     log.error("panel %s: %s", name, text)
+    if plays:
+        try:  # one torch thread, as a notebook on a 2-core machine; repeats=0 (first visits only) when quick
+            results["plays"] = play_timings(repeats=0 if quick else 3, seed=seed)
+        except Exception as err:
+            text = f"{type(err).__name__}: {' '.join(str(err).split())[:500]}"
+            results["errors"].append({"block": "plays", "case": "chapter Play panels", "error": text})
+            log.error("plays: %s", text)
     if notebooks:
         results["notebooks"] = run_notebooks(sorted(NOTEBOOKS.glob("*.ipynb")))
     results["wall_s"] = time.perf_counter() - started
@@ -266,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-memory-case", action="store_true",
                         help="skip the OSRA (1, 64, 128, 128) sr_ratio=1 memory case")
     parser.add_argument("--no-panel", action="store_true", help="skip the widget-panel update timing")
+    parser.add_argument("--no-plays", action="store_true",
+                        help="skip the chapters' Play panels (every move timed, first visits included)")
     parser.add_argument("--notebooks", action="store_true", help="also execute and time every notebook")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for results.json and results.md (default docs/bench; none with --quick)")
@@ -293,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = run_bench(
                 blocks=blocks, quick=args.quick, threads=args.threads, min_time=args.min_time,
                 compile=False if args.no_compile else None, memory_cases=not args.no_memory_case,
-                panel=not args.no_panel, notebooks=args.notebooks, seed=args.seed,
+                panel=not args.no_panel, plays=not args.no_plays, notebooks=args.notebooks, seed=args.seed,
             )
         except ValueError as err:
             parser.error(str(err))

@@ -311,13 +311,13 @@ class Term:
 
 GLOSSARY = (
     Term("1×1 conv", "a convolution with a 1×1 kernel: mixes the channels at each pixel, like a linear layer "
-         "applied per pixel", "04_safm"),
+         "applied per pixel", "02_msf_selective_fusion"),
     Term("adaptive max pooling", "max pooling to a given output size (h, w): each output pixel is the maximum of a "
          "window of about H/h × W/w input pixels", "04_safm"),
     Term("attention", "weights computed from the input itself that say how much each position, channel or input "
          "counts; in query–key attention, softmax(q kᵀ · scale) weighs the values", "05_osra_attention"),
     Term("BatchNorm", "normalises each channel with the batch's mean and variance in training mode and with running "
-         "averages in eval mode; it needs more than one value per channel to train", "03_mfe_feature_extraction",
+         "averages in eval mode; it needs more than one value per channel to train", "02_msf_selective_fusion",
          ("BN",)),
     Term("broadcast", "a size-1 axis is repeated to match the other tensor: a (B, C, 1, 1) weight scales every pixel "
          "of a (B, C, H, W) map", "00_reading_shapes"),
@@ -375,7 +375,7 @@ GLOSSARY = (
          "and facts; every chapter, test, widget and table reads it", "00_reading_shapes"),
     Term("relative position bias", "a learned term added to the attention logits that depends on where a key lies "
          "relative to a query", "05_osra_attention", ("relative position",)),
-    Term("ReLU", "max(0, x)", "03_mfe_feature_extraction"),
+    Term("ReLU", "max(0, x)", "02_msf_selective_fusion"),
     Term("residual (skip) connection", "x + f(x): the block adds its input back; needs f(x) of x's shape",
          "00_reading_shapes", ("residual", "skip connection")),
     Term("SE (squeeze-and-excitation)", "SENet's channel attention: GAP ('squeeze'), a small layer and a "

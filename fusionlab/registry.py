@@ -187,8 +187,8 @@ register(
                            "", lambda m, args, out: m.gate(*args).mean(-1), bounds=(0, 1)),  # (B, H, W, C) -> (B, H, W)
         weighs=("modality", "channel", "space"),
         scope="pointwise",
-        limits=("channels last (…, C): permute an NCHW map first; no size limit (variant='paper' trains on ≥ 2 "
-                "positions: BatchNorm)"),
+        limits=("channels last (…, C): permute an NCHW map first; no size limit (variant='paper', batch_norm=True "
+                "trains on ≥ 2 positions: BatchNorm)"),
         placement=("GMAN: blends its spatial- and temporal-attention outputs, (B, T, N, C) each, in every block; "
                    "a two-layer projection follows and a residual goes around the block"),
     )

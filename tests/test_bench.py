@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import bench, measure, memory, report
+from benchmarks import bench, measure, memory, plays, report
 from fusionlab import BLOCKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def quick():
     """One in-process quick run over every registered block (panel included; the memory case,
-    a subprocess, is tested on its own)."""
+    a subprocess, and the chapters' Play panels, which train nets, are tested on their own)."""
     threads = torch.get_num_threads()
-    results = bench.run_bench(quick=True, memory_cases=False)
+    results = bench.run_bench(quick=True, memory_cases=False, plays=False)
     assert torch.get_num_threads() == threads, "the bench must restore the thread count"
     return results
 
@@ -90,7 +90,7 @@ def test_unequal_outputs_are_an_error_not_a_timing(monkeypatch):
         return ours, post, inputs
 
     monkeypatch.setattr(measure, "build_pair", broken)
-    results = bench.run_bench(blocks=["gated_fusion"], quick=True, memory_cases=False, panel=False)
+    results = bench.run_bench(blocks=["gated_fusion"], quick=True, memory_cases=False, panel=False, plays=False)
     assert results["cases"] == []
     assert len(results["errors"]) == 1 and "outputs differ" in results["errors"][0]["error"]
 
@@ -150,7 +150,7 @@ def test_rss_growth_refuses_a_call_beyond_its_budget():
 @pytest.mark.slow_extra
 def test_memory_case_runs_each_implementation_in_a_subprocess():
     names = [n for n in measure.MEMORY_CASES if n in BLOCKS]
-    results = bench.run_bench(blocks=names, quick=True, panel=False)
+    results = bench.run_bench(blocks=names, quick=True, panel=False, plays=False)
     assert [m["block"] for m in results["memory"]] == names
     for m in results["memory"]:
         assert set(m["impls"]) == ({"fusionlab", "post"} if BLOCKS[m["block"]].post_class else {"fusionlab"})
@@ -194,15 +194,16 @@ def test_readme_performance_section_is_the_render_of_the_committed_results():
 
 
 def test_cli_quick_writes_json_and_markdown(tmp_path, capsys):
-    code = bench.main(["--quick", "--blocks", "gated_fusion,osra", "--no-panel", "--no-memory-case",
-                       "--out", str(tmp_path)])
+    code = bench.main(["--quick", "--blocks", "gated_fusion,osra", "--no-panel", "--no-plays",
+                       "--no-memory-case", "--out", str(tmp_path)])
     assert code == 0
     assert "gated_fusion" in capsys.readouterr().out
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert [r["block"] for r in data["cases"]] == ["gated_fusion", "osra"]
     assert {"cpu", "cores", "threads", "torch", "date"} <= set(data["machine"])
     assert data["settings"]["command"] == "python benchmarks/bench.py --quick --blocks gated_fusion,osra " \
-                                          "--no-panel --no-memory-case"
+                                          "--no-panel --no-plays --no-memory-case"
+    assert data["plays"] == {}
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "| block | size |" in md and "`osra`" in md and data["machine"]["torch"] in md
 
@@ -216,8 +217,33 @@ def test_script_help_documents_every_flag(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.startswith("usage: python benchmarks/bench.py")
     for flag in ("--quick", "--threads", "--blocks", "--min-time", "--no-compile", "--no-memory-case",
-                 "--no-panel", "--notebooks", "--out", "--readme", "--render"):
+                 "--no-panel", "--no-plays", "--notebooks", "--out", "--readme", "--render"):
         assert flag in out and flag in bench.__doc__, flag
+
+
+def test_play_timings_move_every_control_of_a_chapter():
+    """Chapter 05's panel (no training), one repeat: every value of every control is a move, timed."""
+    threads = torch.get_num_threads()
+    got = plays.play_timings(["osra"], repeats=1)
+    assert torch.get_num_threads() == threads, "play_timings must restore the thread count"
+    assert list(got) == ["osra"]
+    p = got["osra"]
+    from fusionlab.plots.osra import play
+
+    assert p["moves"] == sum(len(v) for v in play().controls.values()) > 1
+    assert p["notebook"] == "05_osra_attention" and p["repeats"] == 1 and p["threads"] == 1
+    assert 0 < p["median_ms"] <= p["worst_ms"] and 0 < p["first_visit_worst_ms"] <= p["worst_ms"]
+    assert p["first_draw_ms"] > 0
+    with pytest.raises(ValueError, match="unknown chapter"):
+        plays.play_timings(["nope"])
+    # the reports: two target rows, a results.md table
+    results = {"machine": {"cpu": "x", "cores": 2, "threads": 2, "torch": "t", "python": "p", "date": "d"},
+               "settings": {}, "cases": [], "plays": got}
+    rows = [t for t in report.targets(results) if "Play panels" in t["target"]]
+    assert [r["holds"] for r in rows] == [p["median_ms"] < 150, p["worst_ms"] < 300]
+    md = report.render_markdown(results)
+    assert "# Chapter Play panels" in md and "`05_osra_attention`" in md
+    assert "play osra:" in report.render_text(results)
 
 
 def test_the_package_holds_no_benchmark():

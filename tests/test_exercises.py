@@ -352,7 +352,7 @@ def fact_weight_range():
     squeezes = [nn.Conv2d(5, 5, 1, bias=False) for _ in range(4)]
     weights = scale_weights(ys, [lambda p, c=c: c(p[:, :, None, None]).flatten(1) for c in squeezes])
     assert weights.min() >= lo - 1e-6 and weights.max() <= hi + 1e-6
-    return f"[{lo:.3f}, {hi:.3f}]"
+    return f"({lo:.3f}, {hi:.3f})"  # open: σ never reaches 0 or 1, so neither bound is reached
 
 
 def fact_weight_shape():

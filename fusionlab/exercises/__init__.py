@@ -1,6 +1,6 @@
 """Exercises for the course: build a block from its equations, and concept questions, with checkers.
 
-``EXERCISES`` maps a chapter ("00" … "07"; 00 has concept questions only) to its exercises.
+``EXERCISES`` maps a chapter ("00" … "07") to its exercises.
 Each has ``name``, ``kind`` ("build" or "concept"), ``title``, ``prompt``, ``solution()`` (a correct answer) and
 ``check(answer)``, which returns a :class:`Result` with ``passed`` and ``hint`` for any
 answer, ``None`` or a wrong module included; it never raises.

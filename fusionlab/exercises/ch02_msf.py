@@ -36,7 +36,7 @@ TEXT = {
             "title": "How selective is the softmax?",
             "question": "MSF takes softmax over the 4 scales of σ(l_i). Whatever the logits l_i, each weight lies in:",
             "options": ["(0, 1): any value, a scale can win outright",
-                        "about [0.109, 0.475]: 1/(1 + 3e) to e/(e + 3)",
+                        "about (0.109, 0.475): between 1/(1 + 3e) and e/(e + 3), never reaching either",
                         "exactly 0.25",
                         "[0, 0.5]"],
             "why": [
@@ -44,7 +44,7 @@ TEXT = {
                 "With σ ∈ (0, 1) the extremes are one input at 0 and three at 1 (1/(1 + 3e) ≈ 0.109) or one at 1 and "
                 "three at 0 (e/(e + 3) ≈ 0.475): the weights never stray far from 1/4.",
                 "Only when the four logits are equal; different logits give different weights.",
-                "The weights never reach 0 (each is ≥ 1/(1 + 3e) ≈ 0.109) nor 0.5.",
+                "The weights never reach 0 (each is > 1/(1 + 3e) ≈ 0.109) nor 0.5.",
             ],
         },
         "weight_shape": {

@@ -42,7 +42,7 @@ TEXT = {
                 "17 is the field of a single 3×3 conv at rate 8 (2·8 + 1); the chain adds up the layers before it.",
                 "A 3×3 conv at rate r widens the field by 2r: 3 (layer1) + 4 + 8 + 16 = 31 through the chain "
                 "layer1 → layer2 → layer3 → layer4.",
-                "That would need rate 16 for layer4 too; with (2, 4, 8) the chain reaches 31.",
+                "63 would need a fifth layer at rate 16 (1 + 2·(1 + 2 + 4 + 8 + 16)); with (2, 4, 8) the chain reaches 31.",
             ],
         },
         "padding": {

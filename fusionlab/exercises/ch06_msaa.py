@@ -25,7 +25,7 @@ TEXT = {
                       "biases, applied to the average- and the max-pooled f and summed, then σ) and up (1×1 conv "
                       "d → out_channels). Forward(x1, x2, x4): f = down(cat), c = f ⊙ CA(f), "
                       "s = conv_3x3(f) + conv_5x5(f) + conv_7x7(f), s = s ⊙ SA(s), return up(s + c). "
-                      "Name your class MyMSAA (the post's MSAA stays as it is) and check it with check(MyMSAA).",
+                      "Name your class MyMSAA (fusionlab's MSAA stays as it is; the post has no MSAA code) and check it with check(MyMSAA).",
             "what": "version of MSAA", "post_class": "MSAA", "signature": "MSAA(in_channels, out_channels, factor=4.0)",
             "mistakes": {
                 "max_mean_order": "the spatial gate stacks [max, mean]; CM-UNet's order is [mean, max] (the conv's "

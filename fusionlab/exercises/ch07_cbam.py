@@ -43,7 +43,7 @@ TEXT = {
                       "Sequential(Linear C → C // r, ReLU, Linear C // r → C) (with biases) shared by the average- "
                       "and the max-pooled vectors, M_c = σ(sum); spatial_conv = k×k conv 2 → 1 without bias over "
                       "[max_c, mean_c] of the channel-refined map x' = M_c ⊙ x, then spatial_bn = BatchNorm2d(1), "
-                      "M_s = σ(·); return M_s ⊙ x'. Name your class MyCBAM (the post's CBAM stays as it is) and check it with check(MyCBAM).",
+                      "M_s = σ(·); return M_s ⊙ x'. Name your class MyCBAM (fusionlab's CBAM stays as it is; the post has no CBAM class) and check it with check(MyCBAM).",
             "what": "version of CBAM", "post_class": "CBAM", "signature": "CBAM(channels, reduction=16, kernel_size=7)",
             "mistakes": {
                 "parallel": "the spatial gate is computed from x; CBAM is sequential: it pools the channel-refined "

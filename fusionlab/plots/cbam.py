@@ -110,7 +110,7 @@ def plot_param_growth(growths: Mapping[str, Any], *, title: str | None = None):
     """Parameters against H·W (log–log), one line per block.
 
     Args:
-        growths: label -> :func:`fusionlab.cost.cost_growth`'s result (or a list of its row dicts with
+        growths: label -> :func:`fusionlab.cost_growth`'s result (or a list of its row dicts with
             ``hw`` and ``params``).
         title: the figure's title.
 
