@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 # the browser and in figures, chromium for the JupyterLab browser test
 SYSTEM_PACKAGES ?= graphviz chromium
 
-.PHONY: lab test install system-packages clean
+.PHONY: lab test install system-packages clean editions
 
 # scripts/lab.py adapts JupyterLab to the machine: browser on a desktop; on a headless server, over
 # SSH or in a container, the address with its token (and an ssh -L line); --allow-root as root; a
@@ -33,6 +33,11 @@ test: install system-packages
 .PHONY: test-slow
 test-slow: install system-packages
 	$(BIN)/python -m pytest tests -m slow_extra -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile
+
+# the Chinese edition, notebooks/zh/: regenerate from notebooks/ and translations/zh/, then run it
+# (scripts/editions.py; tests/test_editions.py fails when it is stale)
+editions: install system-packages
+	$(BIN)/python scripts/editions.py build --execute
 
 install: $(STAMP)
 

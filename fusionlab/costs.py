@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from . import i18n
 from ._checks import fmt_shape
 from ._meta import is_shape, meta_call
 from .modes import eval_mode
@@ -47,6 +48,22 @@ FLOPS_NOTE = (
     "FLOPs as torch counts them: 2 × multiply–accumulates of matrix products, convolutions and "
     "attention only; element-wise ops (sigmoid, add, multiply, softmax, norms, pooling) count 0."
 )
+
+# the tables' words, per language (fusionlab.i18n)
+TEXT = {
+    "en": {
+        "flops_note": FLOPS_NOTE, "parameters": "parameters", "buffers": "buffers",
+        "latency": "CPU latency (median)", "latency_short": "CPU latency", "on": "{name} on {shapes}",
+        "counted": "Counted here: {ops}.", "none": "none", "growth": "{block}: cost as H = W grows ({fixed})",
+    },
+    "zh": {
+        "flops_note": "FLOPs 按 torch 的计数方式：只计矩阵乘法、卷积和注意力，每次乘加记 2；"
+                      "逐元素运算（sigmoid、加、乘、softmax、归一化、池化）记 0。",
+        "parameters": "参数量", "buffers": "缓冲区", "latency": "CPU 延迟（中位数）", "latency_short": "CPU 延迟",
+        "on": "{name}，输入 {shapes}", "counted": "这里计入：{ops}。", "none": "无",
+        "growth": "{block}：H = W 增大时的开销（{fixed}）",
+    },
+}
 
 
 # ----------------------------------------------------------------------------------------
@@ -198,21 +215,21 @@ class Cost:
         return self.flops // 2
 
     def _rows(self) -> list[tuple[str, str]]:
-        rows = [("parameters", f"{self.params:,}")]
+        rows = [(i18n.say(TEXT, "parameters"), f"{self.params:,}")]
         if self.buffers:
-            rows.append(("buffers", f"{self.buffers:,}"))
+            rows.append((i18n.say(TEXT, "buffers"), f"{self.buffers:,}"))
         rows.append(("FLOPs*", f"{_si(self.flops)} ({self.flops:,})" if self.flops >= 1000 else f"{self.flops}"))
         if self.latency is not None:
-            rows.append(("CPU latency (median)", _seconds(self.latency)))
+            rows.append((i18n.say(TEXT, "latency"), _seconds(self.latency)))
         return rows
 
     def _title(self) -> str:
         shapes = ", ".join(fmt_shape(s) if s is not None else "·" for s in self.input_shapes)
-        return f"{self.name} on {shapes}"
+        return i18n.say(TEXT, "on", name=self.name, shapes=shapes)
 
     def _note(self) -> str:
-        counted = ", ".join(sorted(self.flops_by_op)) or "none"
-        return f"* {FLOPS_NOTE} Counted here: {counted}."
+        counted = ", ".join(sorted(self.flops_by_op)) or i18n.say(TEXT, "none")
+        return f"* {i18n.say(TEXT, 'flops_note')} {i18n.say(TEXT, 'counted', ops=counted)}"
 
     def __str__(self) -> str:
         rows = self._rows()
@@ -269,7 +286,7 @@ class CostGrowth:
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         timed = any(r["latency"] is not None for r in self.rows)
-        header = ["H = W", "H·W", "parameters", "FLOPs*"] + (["CPU latency"] if timed else [])
+        header = ["H = W", "H·W", i18n.say(TEXT, "parameters"), "FLOPs*"] + ([i18n.say(TEXT, "latency_short")] if timed else [])
         body = []
         for r in self.rows:
             cells = [str(r["side"]), f"{r['hw']:,}", f"{r['params']:,}", _si(r["flops"])]
@@ -280,14 +297,14 @@ class CostGrowth:
 
     def _caption(self) -> str:
         fixed = ", ".join(f"{k}={v}" for k, v in {**self.sizes, **self.hparams}.items())
-        return f"{self.block}: cost as H = W grows ({fixed})"
+        return i18n.say(TEXT, "growth", block=self.block, fixed=fixed)
 
     def __str__(self) -> str:
         header, body = self._table()
         widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
         lines = [self._caption(), "  ".join(h.rjust(w) for h, w in zip(header, widths))]
         lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in body]
-        return "\n".join(lines + [f"* {FLOPS_NOTE}"])
+        return "\n".join(lines + [f"* {i18n.say(TEXT, 'flops_note')}"])
 
     def _repr_html_(self) -> str:
         e = html.escape
@@ -298,7 +315,7 @@ class CostGrowth:
         )
         return (
             f"<table><caption style='text-align:left'><b>{e(self._caption())}</b></caption>"
-            f"<tr>{head}</tr>{rows}</table><div style='font-size:smaller'>* {e(FLOPS_NOTE)}</div>"
+            f"<tr>{head}</tr>{rows}</table><div style='font-size:smaller'>* {e(i18n.say(TEXT, 'flops_note'))}</div>"
         )
 
 

@@ -29,13 +29,39 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from . import costs
+from . import costs, i18n
 from ._meta import meta_call
 from .costs import Cost, CostGrowth, count_buffers, count_params
 from .registry import BLOCKS, BlockSpec
 
 __all__ = ["MODES", "PanelState", "block_panel", "controls_of", "cost_growth", "defaults", "evaluate",
            "nearest_valid", "try_block"]
+
+# the panel's own words, per language (fusionlab.i18n); the blocks' error sentences stay English
+TEXT = {
+    "en": {
+        "pytorch": "PyTorch cannot run this combination ({kind}): {text}",
+        "no_fix": "No nearby combination works; try the defaults.",
+        "fixes": "Nearest values that work: {parts}.", "or": "; or ",
+        "not_valid": "Not valid: ", "mode": "{mode} mode", "meta": "{mode} mode, meta device",
+        "train": "train", "eval": "eval",
+        "no_trace": "No shape trace: {why}",
+        "numbers_only": "Shapes in numbers only; the symbolic trace failed: {why}",
+        "note": "Each change rebuilds the block on the meta device: shapes and counts, no memory, no arithmetic.",
+        "fixed": " Fixed: {values}.",
+    },
+    "zh": {
+        "pytorch": "PyTorch 无法运行这组取值（{kind}）：{text}",
+        "no_fix": "附近没有可行的取值组合；试试默认值。",
+        "fixes": "最接近的可行取值：{parts}。", "or": "；或 ",
+        "not_valid": "不可行：", "mode": "{mode}模式", "meta": "{mode}模式，meta 设备",
+        "train": "训练", "eval": "评估",
+        "no_trace": "没有形状追踪：{why}",
+        "numbers_only": "只有数值形状；符号追踪失败：{why}",
+        "note": "每次改动都在 meta 设备上重建模块：只算形状和计数，不占内存，不做算术。",
+        "fixed": " 固定不变：{values}。",
+    },
+}
 
 # "mode" is a control of every panel: BatchNorm and dropout behave differently in each
 MODES = ("train", "eval")
@@ -99,7 +125,7 @@ def _sentence(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     if isinstance(err, (ValueError, TypeError)):
         return text
-    return f"PyTorch cannot run this combination ({type(err).__name__}): {text[:300]}"
+    return i18n.say(TEXT, "pytorch", kind=type(err).__name__, text=text[:300])
 
 
 def try_block(spec: BlockSpec | str, values: Mapping[str, Any]) -> str | None:
@@ -187,19 +213,19 @@ class PanelState:
 
     def suggestion_text(self) -> str:
         if not self.suggestions:
-            return "No nearby combination works; try the defaults."
+            return i18n.say(TEXT, "no_fix")
         parts = [", ".join(f"{k} = {v!r}" for k, v in s.items()) for s in self.suggestions]
-        return "Nearest values that work: " + "; or ".join(parts) + "."
+        return i18n.say(TEXT, "fixes", parts=i18n.say(TEXT, "or").join(parts))
 
     def _repr_html_(self) -> str:
         e = html.escape
         if not self.ok:
             return (
                 "<div style='border-left:4px solid #d9534f;padding:4px 8px'>"
-                f"<b>Not valid:</b> {e(self.error)}<br>{e(self.suggestion_text())}</div>"
+                f"<b>{e(i18n.say(TEXT, 'not_valid'))}</b>{e(self.error)}<br>{e(self.suggestion_text())}</div>"
             )
         mode = self.values.get("mode", "train")
-        parts = [f"<div><code>{e(self.call or '')}</code> <small>({e(mode)} mode, meta device)</small></div>"]
+        parts = [f"<div><code>{e(self.call or '')}</code> <small>({e(i18n.say(TEXT, 'meta', mode=i18n.say(TEXT, mode)))})</small></div>"]
         if self.trace is not None:
             parts.append(self.trace._repr_html_())
         if self.trace_note:
@@ -210,8 +236,8 @@ class PanelState:
 
     def __str__(self) -> str:
         if not self.ok:
-            return f"Not valid: {self.error}\n{self.suggestion_text()}"
-        parts = [f"{self.call} ({self.values.get('mode', 'train')} mode)"]
+            return f"{i18n.say(TEXT, 'not_valid')}{self.error}\n{self.suggestion_text()}"
+        parts = [f"{self.call} ({i18n.say(TEXT, 'mode', mode=i18n.say(TEXT, self.values.get('mode', 'train')))})"]
         parts += [str(self.trace)] if self.trace is not None else []
         parts += [self.trace_note] if self.trace_note else []
         parts += [str(self.cost)] if self.cost is not None else []
@@ -313,11 +339,11 @@ def evaluate(
     except TraceError as err:  # an op needs tensor values: the rows before it, and why
         state.trace, state.trace_note = err.trace, err.sentence
     except Exception as err:  # the block ran; only the tracing failed: say so, show the rest
-        state.trace_note = f"No shape trace: {_sentence(err)}"
+        state.trace_note = i18n.say(TEXT, "no_trace", why=_sentence(err))
         if symbolic:
             try:
                 state.trace = trace(block, *shapes, names=names, symbolic=False)
-                state.trace_note = f"Shapes in numbers only; the symbolic trace failed: {_sentence(err)}"
+                state.trace_note = i18n.say(TEXT, "numbers_only", why=_sentence(err))
             except Exception:
                 pass
     state.seconds = time.perf_counter() - start
@@ -357,9 +383,9 @@ def _panel_class():
             self._fixed = {k: v for k, v in values.items() if k not in shown}
             choices = controls_of(spec)
             self.controls = {n: _control(n, choices[n], values[n]) for n in shown}
-            note = "Each change rebuilds the block on the meta device: shapes and counts, no memory, no arithmetic."
+            note = i18n.say(TEXT, "note")
             if self._fixed:
-                note += " Fixed: " + ", ".join(f"{k} = {v!r}" for k, v in self._fixed.items()) + "."
+                note += i18n.say(TEXT, "fixed", values=", ".join(f"{k} = {v!r}" for k, v in self._fixed.items()))
             header = w.HTML(
                 f"<b>{html.escape(spec.title)}</b> — {html.escape(spec.paper)}"
                 f"<div style='font-size:smaller'>{html.escape(note)}</div>"

@@ -88,6 +88,27 @@ def write_translation(stem: str, blocks: list[tuple[str, str, str]]) -> None:
     (TRANSLATIONS / f"{stem}.md").write_text("\n".join(parts), encoding="utf-8")
 
 
+CJK_END = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]$")
+CJK_START = re.compile(r"^[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+BLOCK_START = re.compile(r"^\s*([-*+>|#]|\d+[.)]\s|<|\$\$|```)")
+
+
+def join_cjk_lines(text: str) -> str:
+    """Join a paragraph's lines where one ends and the next starts in Chinese: a browser shows a soft line
+    break as a space, which Chinese text must not have. Code blocks, math blocks and list items stay."""
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif (not fenced and out and CJK_END.search(out[-1]) and CJK_START.search(line.lstrip())
+              and not BLOCK_START.match(line) and not out[-1].lstrip().startswith(("|", "#", "```", "$$"))):
+            out[-1] += line.lstrip()
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
 def localise_links(text: str, stem: str) -> str:
     """Launch badges open the zh notebook (Colab's path, Binder's labpath)."""
     text = text.replace(f"blob/main/notebooks/{stem}.ipynb", f"blob/main/notebooks/{LANG}/{stem}.ipynb")
@@ -140,7 +161,7 @@ def generate(stem: str, en: dict, previous: dict | None) -> dict:
     for cell in zh["cells"]:
         if cell["cell_type"] == "markdown":
             text = blocks.get(cell["id"], (None, cell_text(cell)))[1]
-            cell["source"] = as_lines(localise_links(text, stem))
+            cell["source"] = as_lines(join_cjk_lines(localise_links(text, stem)))
         elif cell["cell_type"] == "code":
             code = zh_code(cell_text(cell), first_code)
             first_code = False

@@ -1,6 +1,6 @@
 """Rewrite every Colab/Binder badge and Colab install line from pyproject's Repository URL.
 
-    python scripts/set_repository.py          # rewrite README.md, binder/, notebooks/*.ipynb
+    python scripts/set_repository.py          # rewrite both READMEs, binder/, both editions' notebooks, translations/
     python scripts/set_repository.py --check  # exit 1 if any link names another repository
 
 The repository address lives in one place, ``[project.urls] Repository`` in pyproject.toml.
@@ -36,7 +36,9 @@ def repository() -> str:
 
 
 def files() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((ROOT / "binder").glob("*"))]
+    return [ROOT / "README.md", ROOT / "README.zh-CN.md", *sorted((ROOT / "notebooks").glob("*.ipynb")),
+            *sorted((ROOT / "notebooks" / "zh").glob("*.ipynb")), *sorted((ROOT / "translations").glob("*/*.md")),
+            *sorted((ROOT / "binder").glob("*"))]
 
 
 def rewrite(text: str, repo: str) -> str:

@@ -22,7 +22,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 # repo2docker picks one build pack by the first of these it finds; next to binder/requirements.txt
@@ -112,15 +112,17 @@ def repository_url() -> str:
     return PYPROJECT["project"]["urls"]["Repository"]
 
 
-def setup_cell() -> str:
-    """The common first code cell; the install line names pyproject's repository."""
+def setup_cell(lang: str = "en") -> str:
+    """The common first code cell; the install line names pyproject's repository; the zh edition's
+    calls setup(lang="zh")."""
     return (
         "# Set-up: the same cell works locally, on Binder and on Colab.\n"
         "import sys\n"
         'if "google.colab" in sys.modules:  # Colab: install fusionlab only and keep Colab\'s own torch\n'
         f'    %pip install -q "fusionlab[course] @ git+{repository_url()}"\n'
+        "    !apt-get -qq install -y fonts-wqy-zenhei > /dev/null  # a Chinese font, for figures with Chinese\n"
         "from fusionlab.notebook import setup\n"
-        "device = setup()"
+        + ("device = setup()" if lang == "en" else f'device = setup(lang="{lang}")')
     )
 
 
@@ -128,11 +130,12 @@ def code_cells(notebook: Path) -> list[str]:
     return [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[str(p.relative_to(ROOT / "notebooks").with_suffix("")) for p in NOTEBOOKS])
 def test_first_code_cell_is_the_common_setup_cell(notebook):
     cells = code_cells(notebook)
     assert cells, f"{notebook.name} has no code cell"
-    assert cells[0].strip() == setup_cell(), (
+    lang = "zh" if notebook.parent.name == "zh" else "en"
+    assert cells[0].strip() == setup_cell(lang), (
         f"{notebook.name}: the first code cell must be the common set-up cell (see tests/test_binder.py "
         f"setup_cell()), found:\n{cells[0][:400]}")
 
@@ -142,7 +145,7 @@ _INSTALL_LINE = re.compile(r"^\s*[%!]?\s*(python3?\s+-m\s+)?(pip3?|conda|mamba|u
 _TORCH_PACKAGES = {"torch", "torchvision", "torchaudio", "pytorch"}
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[str(p.relative_to(ROOT / "notebooks").with_suffix("")) for p in NOTEBOOKS])
 def test_no_notebook_reinstalls_torch(notebook):
     for source in code_cells(notebook):
         for match in _INSTALL_LINE.finditer(source):

@@ -263,9 +263,18 @@ def test_checker_failure_is_reported_not_raised(monkeypatch):
     assert not result.passed and "checker itself failed (ZeroDivisionError" in result.hint
 
 
-def test_unknown_language_falls_back_to_english():
+def test_hints_follow_the_language():
+    from fusionlab import i18n
+
     ex = exercise("03", "mfe_block")
-    assert ex.check(None, lang="zh").hint == ex.check(None).hint
+    english = ex.check(None).hint
+    assert english.startswith("No answer yet")
+    assert ex.check(None, lang="zh").hint.startswith("还没有答案")
+    with i18n.language("zh"):  # what setup(lang="zh") does for the whole notebook
+        assert ex.check(None).hint.startswith("还没有答案")
+    assert ex.check(None).hint == english
+    with pytest.raises(ValueError, match="lang must be one of 'en', 'zh', got 'fr'"):
+        ex.check(None, lang="fr")
 
 
 def test_lookup_errors_name_the_valid_values():

@@ -67,14 +67,14 @@ def solution_source(ex: Exercise) -> str:
     return "\n\n\n".join(inspect.getsource(obj).rstrip() for obj in (*ex.helpers, sol))
 
 
-def show(chapter: str, lang: str = "en"):
+def show(chapter: str, lang: str | None = None):
     """An ipywidgets box with every exercise of ``chapter``: concept questions with a Check button."""
     from .display import show as _show
 
     return _show(chapter, lang)
 
 
-def quiz(ex: Exercise, lang: str = "en"):
+def quiz(ex: Exercise, lang: str | None = None):
     """An ipywidgets box for one exercise."""
     from .display import quiz as _quiz
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from .. import i18n
 from .._torch_internals import _BatchNorm
 from ..testing import randomize_norms
 
@@ -73,15 +74,57 @@ TEXT = {
         "concept_right": "Right. {why}",
         "concept_wrong": "Not quite: {why} Try again.",
         "concept_format": "Answer with the option's letter ({letters}) or its index (0–{last}), got {got}.",
-    }
+    },
+    "zh": {
+        "pass_module": "你的{what}与{ref} {cls} 一致（载入同一组权重）：state_dict 的键和形状相同，"
+                       "{modes}下输出 {shapes} 相同（最大差 {diff:.1e}）。",
+        "pass_function": "你的函数与参考实现一致：输出 {shapes} 相同（最大差 {diff:.1e}）。",
+        "eval": "评估模式", "eval_train": "评估模式和训练模式",
+        "no_answer": "还没有答案：把你的{what}传给 check()，例如 check({example})。",
+        "not_module_class": "需要一个 nn.Module 的子类，得到的是类 {got}；你的模块必须继承 nn.Module"
+                            "（class {example}(nn.Module): ...）。",
+        "wrong_type": "需要你的{what}（nn.Module 的子类或它的实例），得到的是 {got}。",
+        "class_not_function": "需要一个形如 {signature} 的函数，得到的是类 {got}；请传入函数本身。",
+        "not_callable": "需要一个形如 {signature} 的函数，得到的是 {got}（不可调用）。",
+        "construct_failed": "构造 {call} 时抛出 {error}{where}。{ref_cap}的构造函数是 {signature}。",
+        "state_dict_failed": "读取你的模块的 state_dict 时抛出 {error}{where}。",
+        "keys": "你的 state_dict 与{ref} {cls} 的不同：{parts}。它的子模块是 {names}。",
+        "instance_sizes": " 你的实例是用别的尺寸构造的：请按 {call} 构造，或者直接传入类，由检查器来构造。",
+        "missing": "缺少 {keys}", "unexpected": "多出 {keys}",
+        "shapes": "形状不同：{items}", "shape_item": "{name} 是 {got}，应为 {want}",
+        "load_failed": "把参考权重载入你的模块时抛出 {error}。",
+        "forward_failed": "你的 forward 在形状为 {shapes} 的输入上{mode}抛出 {error}{where}。",
+        "call_failed": "你的函数在形状为 {shapes} 的输入上抛出 {error}{where}。",
+        "where": "，位置 {place}：`{line}`", "where_noline": "，位置 {place}",
+        "in_train": "（训练模式）",
+        "not_tensor": "你的{what}返回了 {got}；应返回 {want}。",
+        "count": "你的{what}返回 {got} 个张量；应返回 {want} 个：{shapes}。",
+        "shape": "输出 {index}的形状是 {got}，应为 {want}。",
+        "values": "输出形状 {shapes} 正确，但数值不同（最大差 {diff:.3g}）{mode}。",
+        "train_only": "，而且只在训练模式下不同（评估模式一致）：训练模式下 BatchNorm 用当前批量自己的统计量做归一化，"
+                      "并更新它的滑动统计量；请像原文那样把 nn.BatchNorm2d 当作模块来用",
+        "cause": " 可能的原因：{cause}。",
+        "step_input": " 第一个输出不同的步骤是 `{step}`，而它的输入就已经不同了：请检查你在 `{previous}` 和 "
+                      "`{step}` 之间的代码。",
+        "step_input_first": " 第一个输出不同的步骤是 `{step}`，而它的输入就已经不同了：请检查你的 forward 在调用 "
+                            "`{step}` 之前算了什么。",
+        "step_own": " 第一个输出不同的步骤是 `{step}`；它的输入与参考实现相同，所以是这一层本身（或你调用它的方式）不同。",
+        "step_after": " 每个子模块的输出都一致（最后一个是 `{step}`）：差别来自你的 forward 在子模块之后自己做的运算"
+                      "（加权、求和、reshape）。",
+        "nan": " 你的输出里有 NaN 或 inf。",
+        "internal": "检查器本身出错了（{error}），请报告这个问题。你的答案没能被检查。",
+        "concept_right": "答对了。{why}",
+        "concept_wrong": "还不对：{why} 再试一次。",
+        "concept_format": "请用选项的字母（{letters}）或序号（0–{last}）作答，得到的是 {got}。",
+    },
 }
 
 
-def say(table: Mapping[str, Mapping[str, str]], lang: str, key: str, **fields: Any) -> str:
-    """The sentence ``key`` of ``table`` in ``lang`` (English where the language lacks it), filled in."""
-    strings = table.get(lang, {})
-    template = strings.get(key, table["en"][key])
-    return template.format(**fields)
+def say(table: Mapping[str, Mapping[str, str]], lang: str | None, key: str, **fields: Any) -> str:
+    """The sentence ``key`` of ``table`` in ``lang`` (None: the course's current language, see
+    :mod:`fusionlab.i18n`; English where the language lacks it), filled in."""
+    text = i18n.say(table, key, lang).format(**fields)
+    return i18n.space_cjk(text) if i18n.resolve(lang) == "zh" else text
 
 
 def _t(lang: str, key: str, **fields: Any) -> str:
@@ -139,7 +182,7 @@ def _place(filename: str, lineno: int) -> str:
     return f"line {lineno} of {os.path.basename(filename)}"
 
 
-def describe_error(err: BaseException, lang: str = "en") -> tuple[str, str]:
+def describe_error(err: BaseException, lang: str | None = None) -> tuple[str, str]:
     """(``"TypeError: message"``, ``" at line 5 of your notebook cell: `source`"``) for an exception,
     the place being the innermost frame outside torch, the standard library and this package."""
     message = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -202,8 +245,8 @@ class Exercise:
     kind: str
     texts: Mapping[str, Mapping[str, Any]]
 
-    def text(self, key: str, lang: str = "en") -> Any:
-        return self.texts.get(lang, {}).get(key, self.texts["en"][key])
+    def text(self, key: str, lang: str | None = None) -> Any:
+        return i18n.say(self.texts, key, lang)
 
     @property
     def title(self) -> str:
@@ -216,8 +259,9 @@ class Exercise:
     def solution(self) -> Any:
         raise NotImplementedError
 
-    def check(self, answer: Any, lang: str = "en") -> Result:
+    def check(self, answer: Any, lang: str | None = None) -> Result:
         """Check ``answer``; never raises (a failure of the checker itself comes back as a failed Result)."""
+        lang = i18n.resolve(lang)
         try:
             return self._check(answer, lang)
         except Exception as err:  # noqa: BLE001 — the learner must never see a traceback
@@ -310,7 +354,7 @@ class ModuleExercise(Exercise):
         return seeded_inputs(self.input_shapes, self.seed)
 
     def _instantiate(self, answer: Any, lang: str) -> tuple[nn.Module | None, Result | None]:
-        what, example = self.text("what", lang), self.text("post_class")
+        what, example = self.text("what", lang), "My" + self.text("post_class")  # the name each prompt asks for
         if answer is None:
             return None, Result(False, _t(lang, "no_answer", what=what, example=example))
         if isinstance(answer, type):

@@ -47,7 +47,45 @@ TEXT = {
                 "That would be four Linear layers; gatedFusion has two (fc1, fc2).",
             ],
         },
-    }
+    },
+    "zh": {
+        "gated_fusion": {
+            "ref": "原文",
+            "title": "搭建 gatedFusion",
+            "prompt": "根据 GMAN 的公式写出原文的 gatedFusion(dim)：z = σ(x1 W1 + x2 W2 + b)，用 nn.Linear 层 fc1 和 fc2"
+                      "（都带偏置），out = z ⊙ x1 + (1 − z) ⊙ x2。输入是通道在最后的 (..., C)。"
+                      "把你的类命名为 MyGatedFusion（原文的 gatedFusion 保持原样），再用 check(MyGatedFusion) 检查。",
+            "what": "门控融合模块", "post_class": "gatedFusion", "signature": "gatedFusion(dim)",
+            "mistakes": {
+                "swapped": "z 和 1 − z 弄反了：z 应当给 x1（fc1 的输入）加权，1 − z 给 x2 加权",
+                "no_sigmoid": "缺少 sigmoid：z = fc1(x1) + fc2(x2) 不是取值在 (0, 1) 内的门控值",
+                "tanh": "用了 tanh 而不是 sigmoid：门控值必须在 (0, 1) 内，tanh 给出的是 (−1, 1)",
+                "one_input": "门控只看到了 x1：z 必须来自 fc1(x1) + fc2(x2)，即两个输入",
+            },
+        },
+        "gate_half": {
+            "title": "门控值为 0.5 时会怎样",
+            "question": "如果每个门控值 z 都恰好是 0.5，gatedFusion 会返回什么？",
+            "options": ["x1", "平均值 (x1 + x2) / 2", "x1 ⊙ x2 / 2", "0.5 · fc1(x1) + 0.5 · fc2(x2)"],
+            "why": [
+                "z = 1 时才得到 x1；z = 0.5 时两个输入都起作用。",
+                "z = 0.5 时 z·x1 + (1 − z)·x2 就是 (x1 + x2) / 2：门控在两个输入之间插值。",
+                "门控分别与每个输入相乘，从不让两个输入彼此相乘。",
+                "fc1 和 fc2 只用来生成门控；输出混合的是输入 x1 和 x2 本身。",
+            ],
+        },
+        "gate_params": {
+            "title": "门控的参数",
+            "question": "gatedFusion(dim=64) 有多少个可学习参数？",
+            "options": ["4,096", "8,192", "8,320", "16,640"],
+            "why": [
+                "这只是一个 64×64 的权重矩阵；实际上有两个 Linear 层，而且各自还带偏置。",
+                "两个 64×64 的权重矩阵没错，但 fc1 和 fc2 还各有 64 个偏置。",
+                "fc1 和 fc2 各有 64·64 个权重 + 64 个偏置：2 · 4,160 = 8,320；混合这一步本身没有参数。",
+                "那得是四个 Linear 层；gatedFusion 只有两个（fc1、fc2）。",
+            ],
+        },
+    },
 }
 
 

@@ -60,7 +60,55 @@ TEXT = {
                 "That is the shape of the output, not of the weights.",
             ],
         },
-    }
+    },
+    "zh": {
+        "msf_block": {
+            "ref": "原文",
+            "title": "实现 MSFblock",
+            "prompt": "写出原文的 MSFblock(in_channels)：把每个输入 x_i (B, C, H, W) 池化为 (B, C, 1, 1)，"
+                      "经过 SE_i（与原文的 oneConv 一样：一个模块，其 .conv 是只含一个无偏置 1×1 卷积的 Sequential），"
+                      "把四个结果堆叠成 (B, C, 4, 1)，先取 sigmoid，再在尺度上做 softmax，用得到的权重对输入加权求和，"
+                      "最后经过 project = Sequential(无偏置的 1×1 卷积, BatchNorm2d, ReLU)。"
+                      "把你的类命名为 MyMSFblock（原文的 MSFblock 保持原样），并用 check(MyMSFblock) 检查。",
+            "what": "多尺度选择性融合模块", "post_class": "MSFblock", "signature": "MSFblock(in_channels)",
+            "mistakes": {
+                "softmax_channels": "softmax 是在通道上而不是在 4 个尺度上做的"
+                                    "（对 (B, C, 4, 1) 的堆叠结果用了 dim=1，而不是 dim=2）",
+                "no_sigmoid": "缺少 sigmoid，原文计算的是 softmax(σ(logits))，而不是 softmax(logits)",
+                "no_softmax": "缺少 softmax，只有 σ(logits) 不能让一个通道的 4 个权重之和为 1",
+                "max_pool": "在 SE_i 之前用了最大池化，而不是全局平均池化（GAP）",
+                "shared_se": "每个尺度都经过了 SE1，而每个尺度 x_i 都有自己的 SE_{i+1}",
+            },
+        },
+        "weight_range": {
+            "title": "softmax 的选择性有多强？",
+            "question": "MSF 在 4 个尺度上对 σ(l_i) 做 softmax。无论 logits l_i 取什么值，每个权重都落在：",
+            "options": ["(0, 1)：可取任意值，某个尺度可以完全胜出",
+                        "约 (0.109, 0.475)：介于 1/(1 + 3e) 与 e/(e + 3) 之间，两端都取不到",
+                        "恰好为 0.25",
+                        "[0, 0.5]"],
+            "why": [
+                "σ(l) 落在 (0, 1) 内，所以 softmax 的各输入之差小于 1，任何权重都无法接近 0 或 1。",
+                "σ ∈ (0, 1) 时，极端情况是一个输入为 0、三个为 1（1/(1 + 3e) ≈ 0.109），或者一个为 1、"
+                "三个为 0（e/(e + 3) ≈ 0.475）：权重始终离 1/4 不远。",
+                "只有四个 logits 相等时才是这样；logits 不同，权重也不同。",
+                "权重既到不了 0（每个都 > 1/(1 + 3e) ≈ 0.109），也到不了 0.5。",
+            ],
+        },
+        "weight_shape": {
+            "title": "有多少个权重？",
+            "question": "输入形状为 (B, C, H, W) 时，融合权重（softmax 之后）的形状是什么？",
+            "options": ["(B, 4)：每个尺度一个权重", "(B, C, 4, 1)：每个通道、每个尺度一个权重",
+                        "(B, 4, H, W)：每个像素、每个尺度一个权重", "(B, C, H, W)"],
+            "why": [
+                "每个 SE_i 都保留全部 C 个通道：同一个尺度在每个通道中得到的权重各不相同。",
+                "GAP 为每个尺度保留 C 个值，SE_i 把 C 映射到 C，4 个结果在第 2 维上堆叠：(B, C, 4, 1)；"
+                "在第 2 维上做 softmax，使每个通道的 4 个权重之和为 1。",
+                "GAP 在计算权重之前就去掉了 H 和 W：每个像素处的权重都相同。",
+                "这是输出的形状，不是权重的形状。",
+            ],
+        },
+    },
 }
 
 

@@ -61,6 +61,54 @@ TEXT = {
                 "Without it, rate 8 would shrink H and W by 16 and y_i + x would fail.",
             ],
         },
+    },
+    "zh": {
+        "mfe_block": {
+            "ref": "原文",
+            "title": "搭建 MFEblock",
+            "prompt": "编写原文的 MFEblock(in_channels, atrous_rates)：layer1 = 3×3 卷积（无偏置）→ BN → ReLU，"
+                      "layer2–layer4 结构相同，空洞率（及填充）依次为 atrous_rates[0..2]；按 "
+                      "y0 = layer1(x)、y1 = layer2(y0 + x)、y2 = layer3(y1 + x)、y3 = layer4(y2 + x) 串联；"
+                      "用 MSF 的 softmax(σ(SE_i(GAP(y_i))))（softmax 在各尺度之间进行）给这四个输出加权，"
+                      "返回 project(Σ w_i y_i + x)。SE1–SE4 和 project 与 MSFblock 中的相同。"
+                      "类名取为 MyMFEblock（原文的 MFEblock 保持不变），并用 check(MyMFEblock) 检查。",
+            "what": "实现", "post_class": "MFEblock", "signature": "MFEblock(in_channels, atrous_rates)",
+            "mistakes": {
+                "no_residual": "缺少残差：原文投影的是 Σ w_i y_i + x，而不是 Σ w_i y_i",
+                "parallel": "各层在 x 上并行运行：原文把它们串联起来，layer_{i+1} 的输入是 y_i + x",
+                "no_skip": "串联中缺少来自 x 的跳跃连接：layer_{i+1} 的输入是 y_i + x，而不只是 y_i",
+                "softmax_channels": "softmax 在通道之间进行，而不是在 4 个尺度之间（应为 (B, C, 4, 1) "
+                                    "堆叠的 dim=2）",
+            },
+        },
+        "receptive_field": {
+            "title": "串联的感受野",
+            "question": "当 atrous_rates = (2, 4, 8) 时，串联的最后一个尺度 y3 的感受野有多宽（以像素计）？",
+            "options": ["9", "17", "31", "63"],
+            "why": [
+                "9 是四个不带空洞的 3×3 卷积堆叠后的感受野（3 + 2 + 2 + 2）；空洞让第 2–4 层把感受野增宽得更多。",
+                "17 是单个空洞率为 8 的 3×3 卷积的感受野（2·8 + 1）；串联还要把它之前各层的贡献累加上去。",
+                "空洞率为 r 的 3×3 卷积使感受野增宽 2r：沿着 layer1 → layer2 → layer3 → layer4 这条链，"
+                "3（layer1）+ 4 + 8 + 16 = 31。",
+                "63 需要再加一个空洞率为 16 的第五层（1 + 2·(1 + 2 + 4 + 8 + 16)）；用 (2, 4, 8) 时，串联只能达到 31。",
+            ],
+        },
+        "padding": {
+            "title": "为什么填充 = 空洞率",
+            "question": "为什么 MFE 中每个空洞 3×3 卷积的填充都等于它的空洞率？",
+            "options": ["为了让感受野更大",
+                        "为了保持 H×W：空洞率为 r 的 3×3 卷积核跨越 2r + 1 个像素，每边填充 r 个像素就能保持尺寸，"
+                        "而 y_i + x 需要尺寸一致",
+                        "为了让每一层的 H×W 减半",
+                        "它对输出形状没有影响"],
+            "why": [
+                "感受野由空洞率决定；填充只是在边界上补零。",
+                "空洞率为 r 的 3×3 卷积覆盖 2r + 1 个像素，会让 H 和 W 各减少 2r；每边填充 r 把它们补回来，"
+                "这样 y_i + x 和加权求和的形状才能对上。",
+                "让特征图减半的是步幅；MFE 没有步幅，始终保持 H×W。",
+                "没有填充的话，空洞率 8 会让 H 和 W 各缩小 16，y_i + x 就会出错。",
+            ],
+        },
     }
 }
 

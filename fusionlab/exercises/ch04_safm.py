@@ -59,7 +59,52 @@ TEXT = {
                 "GELU grows without bound for large inputs.",
             ],
         },
-    }
+    },
+    "zh": {
+        "safm": {
+            "ref": "原文",
+            "title": "实现 SAFM",
+            "prompt": "编写原文的 SAFM(dim, n_levels=4)：mfr 是由 n_levels 个 3×3 深度卷积组成的 ModuleList（每个 C/n 个通道，"
+                      "padding 为 1，groups 为 C/n），aggr 是 C → C 的 1×1 卷积，act 是 GELU。把 x 分成 n_levels 个通道组；"
+                      "第 0 组以全尺寸经过 mfr[0]；第 i > 0 组先自适应最大池化到 (H // 2**i, W // 2**i)，再经 mfr[i] 滤波，"
+                      "然后用 mode='nearest' 上采样回 H×W。返回 act(aggr(cat(levels))) * x。把你的类命名为 MySAFM"
+                      "（原文的 SAFM 保持原样），并用 check(MySAFM) 检查。",
+            "what": "实现", "post_class": "SAFM", "signature": "SAFM(dim, n_levels=4)",
+            "mistakes": {
+                "avg_pool": "较粗的层级用了平均池化，而不是最大池化",
+                "bilinear": "用了双线性上采样而不是最近邻：原文用的是 F.interpolate(..., mode='nearest')",
+                "no_modulation": "缺少最后与 x 的乘积：SAFM 返回 GELU(aggr(·)) ⊙ x，而不是只返回这张图",
+                "relu": "聚合后的图上用了 ReLU，而不是 GELU",
+                "pool_sizes": "池化尺寸不对：第 i 级池化到 H // 2**i（每级减半），而不是 H // (i + 1)",
+            },
+        },
+        "pooled_size": {
+            "title": "金字塔各级的尺寸",
+            "question": "默认 n_levels=4 的 SAFM(dim=36) 接收形状为 (1, 36, 224, 224) 的 x。最后一组（i = 3）"
+                        "在最大池化之后的形状是什么？",
+            "options": ["(1, 9, 224, 224)", "(1, 36, 28, 28)", "(1, 9, 28, 28)", "(1, 9, 56, 56)"],
+            "why": [
+                "那是第 0 组，它不做池化。",
+                "每组只有 36 / 4 = 9 个通道。",
+                "36 个通道分成 4 组，每组 9 个；第 3 组在每个方向上都池化到 224 // 2³ = 28。",
+                "224 // 4 = 56 是第 2 组；第 3 组按 2³ = 8 池化。",
+            ],
+        },
+        "gelu_range": {
+            "title": "调制图是门控吗？",
+            "question": "调制图 GELU(aggr(·)) 与 x 相乘。它能取哪些值？",
+            "options": ["只在 (0, 1) 内，像 sigmoid 门控", "[0, ∞)，像 ReLU",
+                        "从约 −0.17 起，没有上界：它可以翻转符号，也可以放大",
+                        "只在 (−1, 1) 内，像 tanh"],
+            "why": [
+                "GELU 不是 sigmoid：它没有上界，对负输入取略小于 0 的值。",
+                "GELU(u) = u·Φ(u) 在 u < 0 时为负（最小值 ≈ −0.17，在 u ≈ −0.75 附近）。",
+                "GELU(u) = u·Φ(u) 的最小值 ≈ −0.17，并像 u 一样增长：调制图可以放大特征、削弱特征，"
+                "或轻微地翻转其符号，所以它是调制，而不是 (0, 1) 门控。",
+                "输入很大时，GELU 会无界地增长。",
+            ],
+        },
+    },
 }
 
 

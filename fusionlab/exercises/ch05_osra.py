@@ -89,7 +89,80 @@ TEXT = {
                 "local_conv runs once, as a residual refinement of the reduced map.",
             ],
         },
-    }
+    },
+    "zh": {
+        "attend": {
+            "title": "实现注意力核心",
+            "prompt": "编写 attend(q, k, v, scale)，其中 q 为 (B, h, N, d)，k、v 为 (B, h, M, d)：在键的维度上对 "
+                      "q kᵀ · scale 做 softmax，得到注意力矩阵 (B, h, N, M)，再把它作用于 v，得到 (B, h, N, d)。"
+                      "用 check(attend) 检查。",
+            "what": "attend 函数", "example": "attend", "signature": "attend(q, k, v, scale)",
+            "mistakes": {
+                "no_scale": "缺少缩放：在 softmax 之前要把 q kᵀ 乘以 scale（默认为 d^−1/2）",
+                "softmax_queries": "softmax 是沿查询（dim=-2）做的：每个查询在键上的那一行（dim=-1）之和必须为 1",
+                "scale_after": "缩放放在了 softmax 之后：应先缩放 logits，再归一化",
+                "scale_squared": "logits 除以的是 d 而不是 √d（缩放用了两次）",
+            },
+        },
+        "osra": {
+            "ref": "原文的",
+            "title": "实现 OSRAttention",
+            "prompt": "编写原文的 OSRAttention(dim, num_heads=8, qk_scale=None, attn_drop=0, sr_ratio=2)：q = 1×1 卷积，"
+                      "kv = 1×1 卷积 C → 2C，attn_drop = Dropout，sr = Sequential(...)，依次为：深度卷积（卷积核 r + 3，"
+                      "步幅 r，填充 (r + 3) // 2，无偏置）、BatchNorm2d、ReLU、深度 1×1 卷积（无偏置）、BatchNorm2d"
+                      "（r = 1 时为 nn.Identity），local_conv = 带偏置的 3×3 深度卷积。前向传播：q 重塑为 (B, h, HW, d)；"
+                      "y = sr(x)；y = local_conv(y) + y；k, v = kv(y).chunk(2, dim=1)，再拆分到各个头；"
+                      "out = softmax(q kᵀ · scale) v，重塑为 (B, C, H, W)。把你的类命名为 MyOSRAttention"
+                      "（原文的 OSRAttention 保持原样），并用 check(MyOSRAttention) 检查。",
+            "what": "OSRAttention 实现", "post_class": "OSRAttention",
+            "signature": "OSRAttention(dim, num_heads=8, qk_scale=None, attn_drop=0, sr_ratio=2)",
+            "mistakes": {
+                "no_scale": "缺少缩放：在 softmax 之前要把 q kᵀ 乘以 d^−1/2",
+                "softmax_queries": "softmax 沿查询（dim=-2）而不是沿键（dim=-1）做",
+                "no_local_residual": "缺少局部残差：原文计算的是 local_conv(y) + y",
+                "kv_swapped": "k 和 v 弄反了：kv(y).chunk(2, dim=1) 先给出 k，再给出 v",
+            },
+        },
+        "attn_shape": {
+            "title": "注意力矩阵的形状",
+            "question": "在原文的演示中，OSRAttention(dim=64)（8 个头，sr_ratio=2）接收形状为 (1, 64, 7, 7) 的 x。"
+                        "注意力矩阵 softmax(q kᵀ · scale) 的形状是什么？",
+            "options": ["(1, 8, 49, 49)", "(1, 8, 49, 16)", "(1, 8, 16, 49)", "(1, 64, 7, 7)"],
+            "why": [
+                "那是普通自注意力的形状；这里的键来自缩减后的 4×4 网格。",
+                "(B, h, HW, H'W')：49 个像素中的每一个都关注缩减网格上的 16 个位置；"
+                "H' = (7 + 2·2 − 5) // 2 + 1 = 4。",
+                "行是查询（全部 49 个像素），列是键（缩减后的 16 个位置），不能反过来。",
+                "那是输出的形状，即矩阵作用于 v 之后的形状。",
+            ],
+        },
+        "reduced_grid": {
+            "title": "缩减后的网格",
+            "question": "sr_ratio = 4（卷积核 7，步幅 4，填充 3）、输入为 56×56 时，键/值网格 H'×W' 有多大？",
+            "options": ["13×13", "14×14", "56×56", "8×8"],
+            "why": [
+                "(56 + 2·3 − 7) // 4 + 1 = 55 // 4 + 1 = 14，不是 13：填充保住了最后一个窗口。",
+                "(56 + 2·3 − 7) // 4 + 1 = 14：每个键读取一个 7×7 的窗口，相邻窗口重叠 3 个像素。",
+                "56×56 对应 sr_ratio = 1（不缩减）。",
+                "8×8 对应步幅为 7、互不重叠的窗口。",
+            ],
+        },
+        "overlap": {
+            "title": "为什么要重叠？",
+            "question": "OSRA 空间缩减中的“重叠”（overlapping）是什么意思？",
+            "options": ["各个头共享通道",
+                        "缩减卷积的卷积核（r + 3）大于步幅（r），因此相邻窗口共享像素，窗口之间的分界不会被切断",
+                        "查询和键来自相同的像素",
+                        "局部 3×3 卷积执行了两次"],
+            "why": [
+                "多头把通道划分为互不相交的组，每组 d = C / h 个通道。",
+                "卷积核为 r + 3、步幅为 r 时，每个窗口与相邻窗口重叠 3 个像素；PVT 更早的缩减用的是卷积核 = 步幅"
+                "（互不重叠的图块）。",
+                "查询来自全部 HW 个像素，键来自缩减后的 H'W' 网格。",
+                "local_conv 只执行一次，作为对缩减后特征图的残差细化。",
+            ],
+        },
+    },
 }
 
 

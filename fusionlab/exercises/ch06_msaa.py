@@ -65,7 +65,56 @@ TEXT = {
                 "A nonlinearity would break the equivalence; there is none between the convs and the sum.",
             ],
         },
-    }
+    },
+    "zh": {
+        "msaa": {
+            "ref": "CM-UNet 代码中",
+            "title": "搭建 MSAA",
+            "prompt": "按 CM-UNet 的命名写出 MSAA(in_channels, out_channels, factor=4.0)：一个子模块 fusion_conv，"
+                      "其中 d = int(out_channels // factor)，它的子模块有 down（1×1 卷积 in_channels → d）、"
+                      "conv_3x3、conv_5x5、conv_7x7（d → d，'same' 填充，带偏置）、spatial_attention（conv1：7×7 卷积 "
+                      "2 → 1，padding 3，无偏置，作用于 [mean_c s, max_c s]）、channel_attention（fc = Sequential(1×1 卷积 "
+                      "d → d // 4, ReLU, 1×1 卷积 d // 4 → d)，无偏置，分别作用于平均池化和最大池化后的 f 并求和，再经过 σ）"
+                      "以及 up（1×1 卷积 d → out_channels）。forward(x1, x2, x4) 中：f = down(cat)，c = f ⊙ CA(f)，"
+                      "s = conv_3x3(f) + conv_5x5(f) + conv_7x7(f)，s = s ⊙ SA(s)，返回 up(s + c)。"
+                      "把你的类命名为 MyMSAA（fusionlab 的 MSAA 保持不变；原文没有 MSAA 的代码），并用 check(MyMSAA) 检查。",
+            "what": "MSAA 实现", "post_class": "MSAA", "signature": "MSAA(in_channels, out_channels, factor=4.0)",
+            "mistakes": {
+                "max_mean_order": "空间门控按 [max, mean] 拼接；CM-UNet 的顺序是 [mean, max]（卷积的两个输入通道不能互换）",
+                "gate_on_f": "空间门控是由 f 计算的；它必须由 s（多个卷积核的结果之和）计算",
+                "avg_only": "通道注意力只用了平均池化：CA = σ(fc(avg) + fc(max))",
+                "no_channel_branch": "缺少通道分支：输出是 up(s + c)，而不是 up(s)",
+            },
+        },
+        "inner_width": {
+            "title": "内部宽度",
+            "question": "MSAA(in_channels=224, out_channels=64)，factor 取默认值 4：f 有多少个通道？"
+                        "通道注意力的隐藏层有多宽？",
+            "options": ["224 和 56", "64 和 16", "16 和 4", "56 和 14"],
+            "why": [
+                "down 把 224 个输入通道映射到内部宽度 d = out_channels // factor，而不是 in_channels / 4。",
+                "64 是输出宽度；f 有 d = 64 // 4 = 16 个通道。",
+                "d = int(64 // 4) = 16，通道 MLP 的隐藏层宽度为 d // 4 = 4。",
+                "内部宽度取决于 out_channels（64），而不是 in_channels（224）。",
+            ],
+        },
+        "kernel_sum": {
+            "title": "三个卷积核还是一个？",
+            "question": "s = conv3×3(f) + conv5×5(f) + conv7×7(f)，三者都用 'same' 填充。能否用一个 7×7 卷积"
+                        "精确地算出同样的 s？",
+            "options": ["不能：三个卷积核看到三种感受野，一个卷积无法把它们组合起来",
+                        "能：把 3×3 和 5×5 卷积核零填充到 7×7，再把三个卷积核（以及偏置）相加",
+                        "只有三个卷积共享权重时才能",
+                        "只有在它们之间加入非线性时才能"],
+            "why": [
+                "卷积对卷积核是线性的：对同一输入做的几个卷积之和，就是用相加后的（居中、零填充的）卷积核做的一个卷积。",
+                "卷积对卷积核是线性的，所以这个和就是一个 7×7 卷积，卷积核为 K7 + pad(K5) + pad(K3)，"
+                "偏置为 b3 + b5 + b7：参数更少的同一个函数就够了（分开的卷积核只改变训练的过程）。",
+                "不需要共享权重：任意三个卷积核都能相加成一个。",
+                "非线性会破坏这种等价；而这些卷积与求和之间并没有非线性。",
+            ],
+        },
+    },
 }
 
 

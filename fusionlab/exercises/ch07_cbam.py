@@ -97,6 +97,86 @@ TEXT = {
                 "The joint MLP belongs to the post's CBAMBlock, not to the paper's CBAM.",
             ],
         },
+    },
+    "zh": {
+        "cbam_joint": {
+            "ref": "原文",
+            "title": "搭建原文的 CBAMBlock",
+            "prompt": "写出原文的 CBAMBlock(channel=512, reduction=16, kernel_size=49, HW=None)，子模块包括："
+                      "ChannelAttention（se = Sequential(1×1 卷积 C → C // r, ReLU, 1×1 卷积 C // r → C)，均无偏置；"
+                      "计算 se(最大池化结果) + se(平均池化结果)，不取 sigmoid）、SpatialAttention（conv：在 "
+                      "[max_c x, mean_c x] 上做 2 → 1 的 k×k 卷积，带偏置，不取 sigmoid）和 MLP（1×1 卷积 "
+                      "C + HW → C // r, ReLU, 1×1 卷积 C // r → C + HW，均无偏置）。前向传播：把通道 logit "
+                      "(B, C, 1, 1) 和 reshape 成 (B, HW, 1, 1) 的空间 logit 拼接起来，送入 MLP，在 C 处拆分，取 σ，"
+                      "返回 (x · M_c, x · M_s)。把你的类命名为 MyCBAMBlock（原文的 CBAMBlock 保持不变），"
+                      "并用 check(MyCBAMBlock) 检查。",
+            "what": "实现", "post_class": "CBAMBlock",
+            "signature": "CBAMBlock(channel=512, reduction=16, kernel_size=49, HW=None)",
+            "mistakes": {
+                "sigmoid_before_mlp": "在联合 MLP 之前就对通道 logit 和空间 logit 取了 σ；原文拼接的是原始 logit，"
+                                      "在 MLP 之后才取 σ",
+                "mean_max_order": "空间池化按 [mean, max] 堆叠；原文的顺序是 [max, mean]",
+                "spatial_first": "联合向量是 [空间, 通道]；原文按 [通道, 空间] 拼接，并在 C 处拆分",
+                "avg_only": "通道 logit 只用了平均池化：原文是 se(max) + se(avg) 之和",
+            },
+        },
+        "cbam": {
+            "ref": "论文",
+            "title": "搭建 CBAM（论文中的模块）",
+            "prompt": "按论文的代码写出 CBAM(channels, reduction=16, kernel_size=7)：channel_mlp = "
+                      "Sequential(Linear C → C // r, ReLU, Linear C // r → C)（带偏置），由平均池化向量和最大池化向量"
+                      "共享，M_c = σ(二者之和)；spatial_conv 是不带偏置的 2 → 1 的 k×k 卷积，作用在经过通道细化的"
+                      "特征图 x' = M_c ⊙ x 的 [max_c, mean_c] 上，后接 spatial_bn = BatchNorm2d(1)，M_s = σ(·)；"
+                      "返回 M_s ⊙ x'。把你的类命名为 MyCBAM（fusionlab 的 CBAM 保持不变；原文没有 CBAM 类），"
+                      "并用 check(MyCBAM) 检查。",
+            "what": "实现", "post_class": "CBAM", "signature": "CBAM(channels, reduction=16, kernel_size=7)",
+            "mistakes": {
+                "parallel": "空间门控是从 x 算出来的；CBAM 是串行的：它池化的是经过通道细化的特征图 x' = M_c ⊙ x",
+                "mean_max_order": "空间池化按 [mean, max] 堆叠；CBAM 的代码按 [max, mean] 堆叠",
+                "avg_only": "通道门控只用了平均池化：M_c = σ(MLP(avg) + MLP(max))",
+                "no_channel_sigmoid": "通道门控缺少 sigmoid：M_c = σ(MLP(avg) + MLP(max))",
+            },
+        },
+        "positional_mask": {
+            "title": "联合 MLP 学到了什么",
+            "question": "CBAMBlock 的联合 MLP 有 C + H·W 个输入：每个通道一个，每个像素位置一个。由此可以推出什么？",
+            "options": ["没什么特别的：它和 CBAM 一样适用于任意 H×W",
+                        "它为每个像素位置都配有权重，所以会学到一个位置掩码，而且模块只接受构建时给定的 H×W",
+                        "空间权重不再依赖于输入",
+                        "它让模块具有平移等变性"],
+            "why": [
+                "MLP 的第一层有 C + HW 个输入通道；换一种 H×W，向量长度就变了，权重也就对不上了。",
+                "HW 个位置在 MLP 中各有自己的权重，所以模块能学到哪些位置重要（位置掩码）；而这些权重的尺寸是按某一个 "
+                "H×W 定的。",
+                "它们仍然依赖于输入：通过 MLP 接收的空间 logit 和通道 logit。",
+                "恰恰相反：逐位置的权重把结果绑定在绝对位置上；CBAM 的卷积才是平移等变的。",
+            ],
+        },
+        "joint_params": {
+            "title": "联合 MLP 的大小",
+            "question": "CBAMBlock(channel=64, reduction=8, kernel_size=7, HW=49) 的联合 MLP 有多少个权重？",
+            "options": ["1,024", "1,808", "904", "113"],
+            "why": [
+                "2 · 64 · 8 = 1,024 是只作用于通道的 MLP（CBAM 的那种）；这个 MLP 还要接收 49 个位置。",
+                "两个不带偏置的 1×1 卷积 (C + HW) → C // r → (C + HW)：2 · 113 · 8 = 1,808。",
+                "113 · 8 = 904 只是它两层中的一层。",
+                "113 = C + HW 是 MLP 的输入宽度，不是它的权重个数。",
+            ],
+        },
+        "sequential": {
+            "title": "并行还是串行？",
+            "question": "在论文的 CBAM 中，空间注意力是在什么上做池化的？",
+            "options": ["输入 x，与通道注意力并行",
+                        "经过通道细化的特征图 M_c ⊙ x：先通道门控，再空间门控",
+                        "通道权重 M_c",
+                        "原文联合 MLP 的输出"],
+            "why": [
+                "那是并行的排布；论文发现先通道、后空间的串行顺序效果最好。",
+                "CBAM 是串行的：x' = M_c(x) ⊙ x，然后 out = M_s(x') ⊙ x'；空间门控看到的是细化后的特征图。",
+                "M_c 的形状是 (B, C, 1, 1)：它没有空间范围可供池化。",
+                "联合 MLP 属于原文的 CBAMBlock，而不是论文的 CBAM。",
+            ],
+        },
     }
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+from .. import i18n
 from ._core import ConceptExercise, Exercise
 
 __all__ = ["show", "quiz"]
@@ -15,12 +16,18 @@ TEXT = {
         "build_how": "Write your class (or function) in a cell below, then run "
                      "<code>exercise({chapter!r}, {name!r}).check(YourAnswer)</code>.",
         "chapter": "chapter={chapter!r} has no exercises; valid chapters: {valid}.",
-    }
+    },
+    "zh": {
+        "check": "检查",
+        "pick": "请先选一个选项。",
+        "build_how": "在下面的单元格里写出你的类（或函数），然后运行 "
+                     "<code>exercise({chapter!r}, {name!r}).check(YourAnswer)</code>。",
+    },
 }
 
 
-def _say(lang: str, key: str, **fields) -> str:
-    return TEXT.get(lang, {}).get(key, TEXT["en"][key]).format(**fields)
+def _say(lang: str | None, key: str, **fields) -> str:
+    return i18n.say(TEXT, key, lang).format(**fields)
 
 
 def _feedback_html(result) -> str:
@@ -28,10 +35,11 @@ def _feedback_html(result) -> str:
     return f'<div style="color:{colour}">{html.escape(str(result))}</div>'
 
 
-def quiz(ex: Exercise, lang: str = "en"):
+def quiz(ex: Exercise, lang: str | None = None):
     """A VBox for one exercise: title, prompt, and for a concept question the options and a Check button."""
     import ipywidgets as w
 
+    lang = i18n.resolve(lang)
     title = w.HTML(f"<b>{html.escape(ex.chapter)} · {html.escape(ex.text('title', lang))}</b>")
     prompt = w.HTML(f"<p>{html.escape(str(ex.text('question' if isinstance(ex, ConceptExercise) else 'prompt', lang)))}</p>")
     if not isinstance(ex, ConceptExercise):
@@ -55,7 +63,7 @@ def quiz(ex: Exercise, lang: str = "en"):
     return box
 
 
-def show(chapter: str, lang: str = "en"):
+def show(chapter: str, lang: str | None = None):
     """A VBox with one :func:`quiz` per exercise of ``chapter`` ("00" … "07")."""
     import ipywidgets as w
 

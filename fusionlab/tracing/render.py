@@ -10,7 +10,18 @@ import html
 import re
 from dataclasses import dataclass
 
+from .. import i18n
 from .._checks import fmt_shape
+
+# the table's words, per language (fusionlab.i18n)
+TEXT = {
+    "en": {"head": ("symbolic", "concrete", "step", "where"), "outputs": "outputs: ",
+           "fallback": "† this op refuses symbolic sizes: its shape was computed another way or in numbers",
+           "fixed": "{name} = {value} is fixed by the weights", "note": "note: "},
+    "zh": {"head": ("符号形状", "具体形状", "步骤", "代码位置"), "outputs": "输出：",
+           "fallback": "† 这个算子不接受符号尺寸：它的形状用别的方法或按数值算出",
+           "fixed": "{name} = {value} 由权重决定", "note": "注："},
+}
 
 __all__ = ["Trace", "TraceRow"]
 
@@ -133,18 +144,18 @@ class Trace:
         lines = []
         if any(self.output_names):
             syms = self.symbolic_outputs or ("",) * len(self.outputs)
-            lines.append("outputs: " + ", ".join(
+            lines.append(i18n.say(TEXT, "outputs") + ", ".join(
                 f"{n or i} {s + ' = ' if s else ''}{fmt_shape(o)}"
                 for i, (n, s, o) in enumerate(zip(self.output_names, syms, self.outputs))))
         if any(r.fallback for r in self.rows):
-            lines.append("† this op refuses symbolic sizes: its shape was computed another way or in numbers")
+            lines.append(i18n.say(TEXT, "fallback"))
         for name, value in self.fixed.items():
-            lines.append(f"{name} = {value} is fixed by the weights")
+            lines.append(i18n.say(TEXT, "fixed", name=name, value=value))
         for name, definition in self.definitions.items():
             value = self.sizes.get(name)
             lines.append(f"{name} = {definition}" + (f" = {value}" if value is not None else ""))
         if self.note:
-            lines.append(f"note: {self.note}")
+            lines.append(i18n.say(TEXT, "note") + self.note)
         return lines
 
     def _cells(self) -> list[tuple[str, str, str, str]]:
@@ -156,7 +167,7 @@ class Trace:
         return out
 
     def __str__(self) -> str:
-        head = ("symbolic", "concrete", "step", "where")
+        head = i18n.say(TEXT, "head")
         cells = self._cells()
         widths = [max([len(head[i])] + [len(c[i]) for c in cells]) for i in range(3)]
 
@@ -171,7 +182,7 @@ class Trace:
 
     def _repr_html_(self) -> str:
         e = html.escape
-        th = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("symbolic", "concrete", "step", "where"))
+        th = "".join(f"<th style='text-align:left'>{h}</th>" for h in i18n.say(TEXT, "head"))
         body = []
         for r, (sym, conc, step, where) in zip(self.rows, self._cells()):
             style = " style='background:#fff4e0'" if r.fallback else ""
