@@ -85,6 +85,8 @@ class Play:
             sentence computed from the result (what changed, in numbers).
         defaults: the first value of each control unless given here.
         size: the side, in screen pixels, each picture is drawn at.
+        labels: control name -> {value: the text the widget shows for it} (e.g. the words of the
+            course's language); a value without a label is shown as itself. ``compute`` always gets the values.
     """
 
     name: str
@@ -92,8 +94,12 @@ class Play:
     compute: Callable[..., tuple[Sequence[Picture], str]]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     size: int = 192
+    labels: Mapping[str, Mapping[Any, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for key in self.labels:
+            if key not in self.controls:
+                raise ValueError(f"Play {self.name!r}: labels for unknown control {key!r}; controls: {', '.join(self.controls)}.")
         for key, values in self.controls.items():
             if len(values) == 0:
                 raise ValueError(f"Play {self.name!r}: control {key!r} has no values.")
@@ -130,7 +136,11 @@ def play_widget(play: Play):
     controls = {}
     for key, options in play.controls.items():
         options = list(options)
-        if all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in options):
+        numeric = all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in options)
+        names = play.labels.get(key, {})
+        if names:  # (text, value) pairs: the widget shows the text, its value stays the control's value
+            options = [(str(names.get(o, o)), o) for o in options]
+        if numeric:
             control = w.SelectionSlider(options=options, value=state[key], description=key, continuous_update=False)
         else:
             control = w.Dropdown(options=options, value=state[key], description=key)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from . import i18n
 from .blocks.cbam import CBAM, CBAMBlock
 from .blocks.gated import GatedFusion
 from .blocks.mfe import MFEBlock
@@ -31,7 +32,7 @@ from .blocks.msf import MSFBlock
 from .blocks.osra import OSRAttention
 from .blocks.safm import SAFM
 
-__all__ = ["BlockSpec", "BLOCKS", "MapProbe", "SCOPES", "WEIGHS", "register"]
+__all__ = ["BlockSpec", "BLOCKS", "LABELS", "MapProbe", "SCOPES", "TRANSLATED", "WEIGHS", "label", "register"]
 
 # what a block's input-dependent weights vary over: a weight per channel, per position, per scale
 # (or receptive field), per input source ("modality": two branches or sensors of one scene)
@@ -40,6 +41,26 @@ WEIGHS = ("channel", "space", "scale", "modality")
 # map (GAP, attention, an MLP over all positions); "local + global" where one part looks at a window and
 # another at the whole map (e.g. a k×k conv path beside weights from global pooling)
 SCOPES = ("pointwise", "local", "global", "local + global")
+
+# the words of WEIGHS and SCOPES as a table or a widget shows them, per language (fusionlab.i18n)
+LABELS = {
+    "en": {word: word for word in WEIGHS + SCOPES},
+    "zh": {"channel": "通道", "space": "空间", "scale": "尺度", "modality": "模态",
+           "pointwise": "逐点", "local": "局部", "global": "全局", "local + global": "局部 + 全局"},
+}
+
+# the prose fields of a BlockSpec that its ``zh`` mapping may translate (BlockSpec.text)
+TRANSLATED = ("title", "fuses", "limits", "placement", "paper")
+
+
+def label(word: str, lang: str | None = None) -> str:
+    """A word of :data:`WEIGHS` or :data:`SCOPES` in ``lang`` (default: the current language);
+    a word the table does not know is returned as it is.
+
+    >>> label("local + global"), label("space", "zh")
+    ('local + global', '空间')
+    """
+    return LABELS.get(i18n.resolve(lang), {}).get(word) or word
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,23 @@ class BlockSpec:
     scope: str = ""  # how far one weight looks, one of SCOPES
     limits: str = ""  # size and shape limits, one phrase ("" none known)
     placement: str = ""  # where its paper puts it in a network (chapter 00's 查 table)
+    # the Chinese edition's words for the prose fields (TRANSLATED: title, fuses, limits, placement, paper);
+    # a field left out falls back to English. Read them through text(), which follows fusionlab.i18n
+    zh: Mapping[str, str] = field(default_factory=dict)
+
+    def text(self, name: str, lang: str | None = None) -> str:
+        """The prose field ``name`` (one of :data:`TRANSLATED`) in ``lang`` (default: the current language,
+        ``fusionlab.i18n.current()``); English where the entry has no translation.
+
+        >>> spec = BLOCKS["safm"]
+        >>> spec.text("title"), spec.text("title", "zh")
+        ('Spatially-adaptive feature modulation (SAFM)', '空间自适应特征调制（SAFM）')
+        """
+        if name not in TRANSLATED:
+            raise ValueError(f"{self.name}: text() reads one of {', '.join(TRANSLATED)}, got {name!r}.")
+        lang = i18n.resolve(lang)
+        translations = {"zh": self.zh}.get(lang, {})
+        return translations.get(name) or getattr(self, name)
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -159,6 +197,9 @@ BLOCKS: dict[str, BlockSpec] = {}
 def register(spec: BlockSpec) -> BlockSpec:
     if spec.name in BLOCKS:
         raise ValueError(f"a block named {spec.name!r} is registered already")
+    unknown = set(spec.zh) - set(TRANSLATED)
+    if unknown:
+        raise ValueError(f"{spec.name}: zh translates {sorted(unknown)}; it may translate {', '.join(TRANSLATED)}.")
     BLOCKS[spec.name] = spec
     return spec
 
@@ -191,6 +232,14 @@ register(
                 "trains on ≥ 2 positions: BatchNorm)"),
         placement=("GMAN: blends its spatial- and temporal-attention outputs, (B, T, N, C) each, in every block; "
                    "a two-layer projection follows and a residual goes around the block"),
+        zh={
+            "title": "门控融合",
+            "fuses": "两个输入，逐元素融合",
+            "limits": ("通道在最后 (…, C)：NCHW 特征图需先 permute；无尺寸限制（variant='paper' 且 batch_norm=True 时，"
+                       "训练需要 ≥ 2 个位置：BatchNorm）"),
+            "placement": ("GMAN：在每个块中融合其空间注意力与时间注意力的输出（各为 (B, T, N, C)）；"
+                          "其后接一个两层投影，并有一条残差绕过整个块"),
+        },
     )
 )
 
@@ -221,6 +270,12 @@ register(
         scope="global",
         limits="four inputs of one shape; training needs B·H·W ≥ 2 (BatchNorm), and B ≥ 2 for variant='paper'",
         placement="SHISRCNet has no MSF: it is the fusion tail of MFE, which the post cut out and gave four inputs",
+        zh={
+            "title": "多尺度选择性融合（MSF）",
+            "fuses": "四个形状相同的特征图，每个尺度、每个通道一个 softmax 权重",
+            "limits": "四个形状相同的输入；训练需要 B·H·W ≥ 2（BatchNorm），variant='paper' 还需要 B ≥ 2",
+            "placement": "SHISRCNet 中并没有 MSF：它是 MFE 的融合尾部，原文把它单独截出，改成了四个输入",
+        },
     )
 )
 
@@ -249,6 +304,12 @@ register(
         scope="local + global",
         limits="none on H×W (padding = dilation keeps it); training needs B·H·W ≥ 2, and B ≥ 2 for variant='paper'",
         placement="SHISRCNet's super-resolution network, on a map that keeps its resolution",
+        zh={
+            "title": "多尺度特征提取（MFE）",
+            "fuses": "一个特征图的四种感受野（串联的空洞卷积），按尺度和通道加权",
+            "limits": "H×W 不受限（padding = dilation 保持尺寸）；训练需要 B·H·W ≥ 2，variant='paper' 还需要 B ≥ 2",
+            "placement": "SHISRCNet 的超分辨率网络中，作用在保持分辨率的特征图上",
+        },
     )
 )
 
@@ -279,6 +340,12 @@ register(
         scope="local",
         limits="C divisible by n_levels; H, W ≥ 2^(n_levels−1) (8 for 4 levels)",
         placement="SAFMN: x + SAFM(LayerNorm(x)) in every layer, followed by a convolutional feed-forward (CCM)",
+        zh={
+            "title": "空间自适应特征调制（SAFM）",
+            "fuses": "通道分组后各自池化到不同尺度，合成一张调制图",
+            "limits": "C 能被 n_levels 整除；H、W ≥ 2^(n_levels−1)（4 级时为 8）",
+            "placement": "SAFMN：每一层都是 x + SAFM(LayerNorm(x))，其后接一个卷积前馈网络（CCM）",
+        },
     )
 )
 
@@ -310,6 +377,14 @@ register(
                 "B·H′·W′ ≥ 2 (BatchNorm)"),
         placement=("TransXNet: the global (attention) branch of its token mixer beside an input-dependent "
                    "depthwise conv, with a relative position bias; r = 8, 4, 2, 1 from stage 1 to 4"),
+        zh={
+            "title": "重叠空间缩减注意力（OSRA）",
+            "fuses": "每个像素与一个缩减的、相互重叠的键和值网格做注意力（空间上的注意力）",
+            "limits": ("C 能被 num_heads 整除；每个头有 H·W × H′·W′ 个注意力项（≈ (H·W)²/r²）；"
+                       "训练需要 B·H′·W′ ≥ 2（BatchNorm）"),
+            "placement": ("TransXNet：其词元混合器（token mixer）的全局（注意力）分支，旁边是一个依赖输入的深度卷积，"
+                          "并带相对位置偏置；从第 1 到第 4 阶段 r = 8, 4, 2, 1"),
+        },
     )
 )
 
@@ -340,6 +415,13 @@ register(
         scope="local + global",
         limits="three inputs at one H×W (the caller resizes them); out_channels ≥ 16 at factor 4",
         placement="CM-UNet: three encoder scales resized to one H×W (bilinear, then 1×1 convs) before the block",
+        zh={
+            "title": "多尺度注意力聚合（MSAA）",
+            "paper": "CM-UNet (arXiv 2405.10530)，以这一标题发表的模块；原文没有代码",
+            "fuses": "三个缩放到同一 H×W 的编码器尺度，配合通道注意力和多卷积核的空间注意力",
+            "limits": "三个输入须为同一 H×W（由调用方缩放）；factor 为 4 时 out_channels ≥ 16",
+            "placement": "CM-UNet：三个编码器尺度先缩放到同一 H×W（双线性插值，再接 1×1 卷积），然后进入该模块",
+        },
     )
 )
 
@@ -370,6 +452,14 @@ register(
         limits=("built for one H×W (its MLP takes C + H·W inputs, so its parameters grow with H·W); odd "
                 "kernel_size; C ≥ reduction"),
         placement="no paper: a variant from the External-Attention-pytorch collection; it returns two maps, uncombined",
+        zh={
+            "title": "通道与空间联合注意力（原文的 CBAMBlock）",
+            "paper": "一个没有独立论文的 CBAM 变体（CBAM: Woo et al., ECCV 2018, arXiv 1807.06521）",
+            "fuses": "通道注意力和空间注意力的 logits，经过同一个联合 MLP",
+            "limits": ("只为一种 H×W 构建（其 MLP 有 C + H·W 个输入，参数量随 H·W 增长）；"
+                       "kernel_size 为奇数；C ≥ reduction"),
+            "placement": "没有论文：来自 External-Attention-pytorch 代码集的一个变体；它返回两张特征图，不做合并",
+        },
     )
 )
 
@@ -399,5 +489,11 @@ register(
         scope="local + global",
         limits="odd kernel_size; C ≥ reduction; training needs B·H·W ≥ 2 (BatchNorm)",
         placement="CBAM: on the residual branch of each ResNet block, before the addition",
+        zh={
+            "title": "CBAM：先通道注意力，再空间注意力",
+            "fuses": "先做通道注意力，再在细化后的特征图上做空间注意力，依次进行",
+            "limits": "kernel_size 为奇数；C ≥ reduction；训练需要 B·H·W ≥ 2（BatchNorm）",
+            "placement": "CBAM：放在每个 ResNet 块的残差分支上，在相加之前",
+        },
     )
 )

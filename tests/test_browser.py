@@ -1,12 +1,12 @@
 """Every chapter in a real browser: JupyterLab in headless Chromium, Run All, move a slider.
 
 One JupyterLab server (free local port, random token, test-only settings) serves every chapter;
-each chapter gets a fresh browser page and kernel. For each ``notebooks/*.ipynb`` the test clears
+each chapter gets a fresh browser page and kernel. For each ``notebooks/*.ipynb`` and ``notebooks/zh/*.ipynb`` the test clears
 the saved outputs, runs all cells, waits for the kernel to go idle, and — where the chapter has a
 widget panel (``block_panel(`` in its code) — presses ArrowRight on the panel's first slider and
 checks that the panel's output (shape flow, cost) changes. Any widget front-end error fails it:
 a ``.jupyter-widgets-error-widget``, the text "Error displaying widget", or a JavaScript exception.
-Each chapter's screenshot goes to ``artifacts/screenshots/<stem>.png`` (git-ignored); set
+Each chapter's screenshot goes to ``artifacts/screenshots/<stem>.png`` (``zh_<stem>.png`` for the zh edition) (git-ignored); set
 ``FUSIONLAB_SCREENSHOT_DIR=docs/screenshots`` to refresh the ones the README shows.
 Notebooks are never saved: autosave is off in the test server's settings.
 
@@ -26,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser_helpers as bh  # noqa: E402  (the test's own helper module, next to this file)
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))
 # `make test` drives these chapters (a behaviour panel, a shape panel, the README's screenshot); every
 # other chapter runs in the browser under `make test-slow` (marker slow_extra). nbval runs every chapter's
 # code in `make test` either way; the browser adds the front end (widget views, JavaScript errors).
-DEFAULT_CHAPTERS = ("01_gated_fusion", "05_osra_attention")
+# The zh edition runs the same code in Chinese (widget labels, hints): its chapters 01 and 05 as well.
+DEFAULT_CHAPTERS = ("01_gated_fusion", "05_osra_attention", "zh/01_gated_fusion", "zh/05_osra_attention")
 SCREENSHOTS = Path(os.environ.get("FUSIONLAB_SCREENSHOT_DIR", ROOT / "artifacts" / "screenshots"))
 # seconds one Run All may take: a hang guard only, generous for a busy 2-core machine
 RUN_TIMEOUT = float(os.environ.get("FUSIONLAB_BROWSER_RUN_TIMEOUT", 1800))
@@ -76,18 +77,24 @@ def lab(browser_context, tmp_path_factory):
     server.stop()
 
 
+def chapter_id(notebook: Path) -> str:
+    """``01_gated_fusion`` for the English edition, ``zh/01_gated_fusion`` for the Chinese one."""
+    return notebook.relative_to(ROOT / "notebooks").with_suffix("").as_posix()
+
+
 @pytest.mark.parametrize("notebook", [
-    p if p.stem in DEFAULT_CHAPTERS else pytest.param(p, marks=pytest.mark.slow_extra) for p in NOTEBOOKS
-], ids=[p.stem for p in NOTEBOOKS])
+    p if chapter_id(p) in DEFAULT_CHAPTERS else pytest.param(p, marks=pytest.mark.slow_extra) for p in NOTEBOOKS
+], ids=[chapter_id(p) for p in NOTEBOOKS])
 def test_chapter_runs_in_jupyterlab(notebook, browser_context, lab, capsys):
     start = time.monotonic()
     panel = has_panel(notebook)
-    run = bh.run_chapter(browser_context, lab, notebook, SCREENSHOTS / f"{notebook.stem}.png",
+    shot = SCREENSHOTS / f"{chapter_id(notebook).replace('/', '_')}.png"
+    run = bh.run_chapter(browser_context, lab, notebook, shot,
                          has_panel=panel, run_timeout=RUN_TIMEOUT)
     with capsys.disabled():  # the per-chapter timing, in the test log
         phases = ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items())
         moved = f"; slider {run.slider}" if run.slider else ""
-        print(f"\n  browser {notebook.stem}: {phases}; total {time.monotonic() - start:.1f} s{moved}")
+        print(f"\n  browser {chapter_id(notebook)}: {phases}; total {time.monotonic() - start:.1f} s{moved}")
 
     assert not run.save_attempts, f"the page tried to save {run.save_attempts} (refused); autosave must stay off"
     assert not run.widget_errors(), f"{notebook.name}: " + "; ".join(run.widget_errors())
@@ -96,4 +103,4 @@ def test_chapter_runs_in_jupyterlab(notebook, browser_context, lab, capsys):
         assert run.panel_after != run.panel_before, (
             f"{notebook.name}: moving the slider ({run.slider}) did not change the panel's output "
             f"(still {run.panel_before[:200]!r})")
-    assert (SCREENSHOTS / f"{notebook.stem}.png").stat().st_size > 0
+    assert shot.stat().st_size > 0

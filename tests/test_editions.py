@@ -74,6 +74,7 @@ def test_relative_links_resolve(path):
         texts = [path.read_text(encoding="utf-8")]
     broken = []
     for text in texts:
+        text = re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S)  # code is not a link
         for target in LINK.findall(text):
             if re.match(r"[a-z]+:|#", target):
                 continue
@@ -215,3 +216,15 @@ def test_setup_lang_sets_the_language_and_a_font_that_draws_chinese():
     with pytest.raises(ValueError, match="lang must be one of 'en', 'zh', got 'de'"):
         setup(lang="de")
     i18n.set_language("en")
+
+
+def test_readmes_link_each_other_and_every_chapter_of_their_edition():
+    en, zh = (ROOT / "README.md").read_text(encoding="utf-8"), (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    assert "[中文](README.zh-CN.md)" in en.split("\n## ")[0] and "[English](README.md)" in zh.split("\n## ")[0]
+    for path in EN:
+        assert f"](notebooks/{path.name})" in en and f"](notebooks/zh/{path.name})" in en
+        assert f"](notebooks/zh/{path.name})" in zh, f"README.zh-CN.md: no link to notebooks/zh/{path.name}"
+        assert f"blob/main/notebooks/zh/{path.name})" in zh and f"labpath=notebooks%2Fzh%2F{path.name})" in zh, (
+            f"README.zh-CN.md: Colab and Binder badges for notebooks/zh/{path.name}")
+    assert "make editions" in en and "make editions" in zh
+    assert "![" in zh and "docs/screenshots/zh_" in zh

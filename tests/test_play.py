@@ -58,3 +58,88 @@ def test_time_play_counts_every_move():
     assert result["moves"] == 5
     assert 0 < result["median_ms"] <= result["worst_ms"]
     assert result["first_visit_worst_ms"] <= result["worst_ms"]
+
+
+def test_labels_show_words_but_compute_gets_the_values():
+    play, calls = _play()
+    labelled = Play("demo", play.controls, play.compute, defaults={"gain": 1.0}, labels={"mode": {"rgb": "彩色"}})
+    panel = play_widget(labelled)
+    dropdown = panel.children[1].children[1]
+    assert list(dropdown.options) == [("map", "map"), ("彩色", "rgb")]
+    dropdown.value = "rgb"
+    assert calls[-1] == (1.0, "rgb")
+    with pytest.raises(ValueError, match="labels for unknown control 'nope'"):
+        Play("x", {"a": (1, 2)}, lambda a: ([], ""), labels={"nope": {1: "一"}})
+
+
+# --- every chapter's Play speaks the course's language (fusionlab.i18n) --------------------------------------------
+
+import re  # noqa: E402
+
+from fusionlab import i18n  # noqa: E402
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+CHAPTERS = ("gated", "msf", "mfe", "safm", "osra", "msaa", "cbam")
+
+
+@pytest.fixture(scope="module")
+def chapter_plays():
+    """chapter -> (its plots module, a function that builds a fresh Play on small, untrained inputs)."""
+    import importlib
+
+    from fusionlab.plots import photo
+
+    mods = {name: importlib.import_module(f"fusionlab.plots.{name}") for name in CHAPTERS}
+    with torch.random.fork_rng(devices=[]):  # the untrained nets below: seeded, the global RNG left alone
+        torch.manual_seed(0)
+        stripe_net = mods["mfe"].StripePeriodNet(4).eval()
+        cutout = mods["msaa"].CutOut().eval()
+    scenes = mods["mfe"].stripe_scenes(1, 16, seed=3, photos=("chelsea",))
+    picture = photo("astronaut", size=16)
+    fits = {n: mods["safm"].shadow_fit(picture, n, steps=1) for n in (1, 2, 3, 4)}
+    nets = {k: mods["cbam"].train_spotlight(k, size=16, steps=1, batch=2, channels=8, reduction=2)[0]
+            for k in ("cbam", "cbam_joint")}
+    gen = torch.Generator().manual_seed(4)
+    x, mask = mods["cbam"].striped_discs(3, 16, generator=gen, backgrounds=torch.rand(1, 3, 20, 20, generator=gen))
+    osra_image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    makers = {
+        "gated": lambda: mods["gated"].play(size=16, pixels=64),
+        "msf": lambda: mods["msf"].play(size=16),
+        "mfe": lambda: mods["mfe"].play(stripe_net, scenes),
+        "safm": lambda: mods["safm"].play(size=16, fits=fits),
+        "osra": lambda: mods["osra"].play(osra_image, sr_ratios=(1, 4, 8), step=4, query=(6, 6)),
+        "msaa": lambda: mods["msaa"].play(cutout, side=32, radius=4),
+        "cbam": lambda: mods["cbam"].play(nets, x, mask),
+    }
+    return {name: (mods[name], makers[name]) for name in CHAPTERS}
+
+
+def _words(play, **move):
+    pictures, caption = play.render(**move)
+    return play.name, [p.title for p in pictures], caption
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_play_follows_the_course_language(chapter_plays, chapter):
+    module, make = chapter_plays[chapter]
+    table = module.PLAY_TEXT
+    assert set(table["zh"]) == set(table["en"]), "every sentence has its Chinese (no silent English fallback)"
+    with i18n.language("en"):
+        english = make()
+        name, titles, caption = _words(english)
+        assert name == table["en"]["name"]
+        for text in (name, *titles, caption):
+            assert not _CJK.search(text), text
+        assert not any(english.labels.values()), "the English dropdowns show the values themselves"
+    with i18n.language("zh"):
+        chinese = make()
+        assert chinese.controls == english.controls and chinese.values() == english.values()  # same values, other words
+        name, titles, caption = _words(chinese)
+        for text in (name, *titles, caption):
+            assert _CJK.search(text), text
+        for key, words in chinese.labels.items():
+            assert set(words) <= set(chinese.controls[key]) and all(_CJK.search(w) for w in words.values())
+        for key, options in chinese.controls.items():  # every move speaks Chinese, none falls back or fails
+            for value in options:
+                assert _CJK.search(_words(chinese, **{key: value})[2])
+    assert i18n.current() == "en"

@@ -27,10 +27,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import i18n
 from . import _pyplot, fit_cut_out, overlay, photo, to_numpy_image
 
 __all__ = ["attention_weights", "plot_attention_pair", "plot_param_growth", "TRAIN_PHOTOS", "striped_discs",
-           "Spotlight", "train_spotlight", "mask_reading", "plot_masks_across", "position_templates", "play"]
+           "Spotlight", "train_spotlight", "mask_reading", "plot_masks_across", "position_templates", "play",
+           "PLAY_TEXT"]
+
+# the play panel's words, per language (fusionlab.i18n); the matplotlib figures stay English
+PLAY_TEXT = {
+    "en": {
+        "name": "Trained CBAM and the post's CBAMBlock: reduction and kernel_size → the masks",
+        "picture": "picture {picture} (astronaut + disc)",
+        "cbam": "CBAM: M_s",
+        "joint": "the post's CBAMBlock: M_s",
+        "strips": "M_c (top CBAM, bottom CBAMBlock)",
+        "part": ("{label}: M_s {inside:.2f} on the disc, {outside:.2f} off it, "
+                 "spread across the {count} pictures {spread:.3f}"),
+        "sep": "; ",
+        "caption": "{hidden} hidden unit(s) per MLP, {kernel}×{kernel} kernel — {parts}",
+    },
+    "zh": {
+        "name": "训练好的 CBAM 与博文中的 CBAMBlock：reduction 和 kernel_size → 掩码",
+        "picture": "图片 {picture}（宇航员 + 圆盘）",
+        "cbam": "CBAM 的 M_s",
+        "joint": "博文中 CBAMBlock 的 M_s",
+        "strips": "M_c（上：CBAM，下：CBAMBlock）",
+        "part": ("{label}：M_s 在圆盘内为 {inside:.2f}，圆盘外为 {outside:.2f}，"
+                 "在 {count} 张图片之间的离散程度为 {spread:.3f}"),
+        "sep": "；",
+        "caption": "每个 MLP 保留 {hidden} 个隐藏单元，{kernel}×{kernel} 卷积核——{parts}。",
+    },
+}
 
 
 def _gates(block: nn.Module, x: torch.Tensor, owner: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -423,19 +451,20 @@ def play(nets: Mapping[str, Spotlight], x: torch.Tensor, mask: torch.Tensor):
         g = gates(reduction, kernel_size)
         i = picture - 1
         strips = torch.stack([g["cbam"][0][i, :, 0, 0], g["cbam_joint"][0][i, :, 0, 0]])  # (2, C)
-        pictures = [Picture(f"picture {picture} (astronaut + disc)", x[i]),
-                    Picture("CBAM: M_s", g["cbam"][1][i, 0], vmin=0.0, vmax=1.0),
-                    Picture("the post's CBAMBlock: M_s", g["cbam_joint"][1][i, 0], vmin=0.0, vmax=1.0),
-                    Picture("M_c (top CBAM, bottom CBAMBlock)", strips.repeat_interleave(4, 0), vmin=0.0, vmax=1.0)]
+        say = i18n.say
+        pictures = [Picture(say(PLAY_TEXT, "picture", picture=picture), x[i]),
+                    Picture(say(PLAY_TEXT, "cbam"), g["cbam"][1][i, 0], vmin=0.0, vmax=1.0),
+                    Picture(say(PLAY_TEXT, "joint"), g["cbam_joint"][1][i, 0], vmin=0.0, vmax=1.0),
+                    Picture(say(PLAY_TEXT, "strips"), strips.repeat_interleave(4, 0), vmin=0.0, vmax=1.0)]
         parts = []
         for name, label in (("cbam", "CBAM"), ("cbam_joint", "CBAMBlock")):
             ms = g[name][1]
-            parts.append(f"{label}: M_s {ms[inside].mean():.2f} on the disc, {ms[~inside].mean():.2f} off it, "
-                         f"spread across the {x.shape[0]} pictures {ms.std(0, unbiased=False).mean():.3f}")
-        caption = (f"{channels // reduction} hidden unit(s) per MLP, {kernel_size}×{kernel_size} kernel — "
-                   + "; ".join(parts))
+            parts.append(say(PLAY_TEXT, "part", label=label, inside=ms[inside].mean(), outside=ms[~inside].mean(),
+                             count=x.shape[0], spread=ms.std(0, unbiased=False).mean()))
+        caption = say(PLAY_TEXT, "caption", hidden=channels // reduction, kernel=kernel_size,
+                      parts=say(PLAY_TEXT, "sep").join(parts))
         return pictures, caption
 
-    return Play("Trained CBAM and the post's CBAMBlock: reduction and kernel_size → the masks",
+    return Play(i18n.say(PLAY_TEXT, "name"),
                 {"picture": tuple(range(1, x.shape[0] + 1)), "reduction": reductions, "kernel_size": kernels},
                 compute, size=160)

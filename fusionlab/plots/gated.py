@@ -20,11 +20,39 @@ from typing import Sequence
 
 import torch
 
+from .. import i18n
 from ..blocks.gated import GatedFusion
 from ..modes import eval_mode
 from . import _pyplot
 
-__all__ = ["exposures", "GateFit", "train_gate", "gate_curve", "plot_gate_curve", "play"]
+__all__ = ["exposures", "GateFit", "train_gate", "gate_curve", "plot_gate_curve", "play", "PLAY_TEXT"]
+
+# the play panel's words, per language (fusionlab.i18n); the matplotlib figures stay English
+PLAY_TEXT = {
+    "en": {
+        "name": "Gated fusion: exposures, training steps and the gate's bias -> gate map and fused photo",
+        "x1": "x1: highlights clipped at {clip}",
+        "x2": "x2: shadows lifted to {lift}",
+        "gate": "gate z (mean over RGB)",
+        "fused": "z·x1 + (1−z)·x2",
+        "error": "|fused − photo| (0 to 0.3)",
+        "caption": ("after {steps} steps, bias {bias:+g}: mean z {dark:.2f} in the darkest quarter "
+                    "of pixels, {bright:.2f} in the brightest; error of the fused photo {error:.4f} "
+                    "(plain average {average:.4f})."),
+        "lost": " {lost:.0%} of the values lie between clip and lift: in neither input, no gate can bring them back.",
+    },
+    "zh": {
+        "name": "门控融合：曝光、训练步数和门控偏置 → 门控图与融合照片",
+        "x1": "x1：高光在 {clip} 处截断",
+        "x2": "x2：阴影提升到 {lift}",
+        "gate": "门控 z（RGB 三通道均值）",
+        "fused": "融合结果 z·x1 + (1−z)·x2",
+        "error": "|融合 − 原图|（0 到 0.3）",
+        "caption": ("训练 {steps} 步后，偏置 {bias:+g}：最暗的四分之一像素上 z 的均值为 {dark:.2f}，"
+                    "最亮的四分之一上为 {bright:.2f}；融合照片的误差为 {error:.4f}（直接平均为 {average:.4f}）。"),
+        "lost": "有 {lost:.0%} 的取值落在 clip 与 lift 之间：两个输入里都没有它们，任何门控都无法把它们找回来。",
+    },
+}
 
 
 def _level(fn: str, name: str, value) -> float:
@@ -193,22 +221,21 @@ def play(image: str = "astronaut", *, size: int = 128, pixels: int = 1024, seed:
         error = (fused - rgb).square().mean().item()
         average = ((x1 + x2) / 2 - rgb).square().mean().item()
         lost = ((rgb > clip) & (rgb < lift)).float().mean().item()
-        caption = (f"after {steps} steps, bias {bias:+g}: mean z {z_map[dark].mean():.2f} in the darkest quarter "
-                   f"of pixels, {z_map[bright].mean():.2f} in the brightest; error of the fused photo {error:.4f} "
-                   f"(plain average {average:.4f}).")
+        caption = i18n.say(PLAY_TEXT, "caption", steps=steps, bias=bias, dark=z_map[dark].mean(),
+                           bright=z_map[bright].mean(), error=error, average=average)
         if lost:
-            caption += f" {lost:.0%} of the values lie between clip and lift: in neither input, no gate can bring them back."
+            caption += i18n.say(PLAY_TEXT, "lost", lost=lost)
         pictures = [
-            Picture(f"x1: highlights clipped at {clip}", x1[0]),
-            Picture(f"x2: shadows lifted to {lift}", x2[0]),
-            Picture("gate z (mean over RGB)", z_map[0], vmin=0, vmax=1),
-            Picture("z·x1 + (1−z)·x2", fused[0].clamp(0, 1)),
-            Picture("|fused − photo| (0 to 0.3)", (fused - rgb).abs().mean(-1)[0], cmap="magma", vmin=0, vmax=0.3),
+            Picture(i18n.say(PLAY_TEXT, "x1", clip=clip), x1[0]),
+            Picture(i18n.say(PLAY_TEXT, "x2", lift=lift), x2[0]),
+            Picture(i18n.say(PLAY_TEXT, "gate"), z_map[0], vmin=0, vmax=1),
+            Picture(i18n.say(PLAY_TEXT, "fused"), fused[0].clamp(0, 1)),
+            Picture(i18n.say(PLAY_TEXT, "error"), (fused - rgb).abs().mean(-1)[0], cmap="magma", vmin=0, vmax=0.3),
         ]
         return pictures, caption
 
     return Play(
-        "Gated fusion: exposures, training steps and the gate's bias -> gate map and fused photo",
+        i18n.say(PLAY_TEXT, "name"),
         {"clip": (0.3, 0.45, 0.6, 0.75, 0.9), "lift": (0.1, 0.25, 0.4, 0.55, 0.7), "steps": step_values,
          "bias": (-4.0, -2.0, 0.0, 2.0, 4.0)},
         compute,

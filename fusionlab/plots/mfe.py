@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import i18n
 from ..blocks.mfe import MFEBlock
 from ..modes import eval_mode
 from . import _pyplot, photo
@@ -39,7 +40,38 @@ from . import _pyplot, photo
 __all__ = ["branch_dilations", "receptive_field_sizes", "tap_counts", "effective_receptive_fields",
            "plot_receptive_fields", "field_overlay", "plot_fields_on_photo", "PERIODS", "stripes",
            "stripe_scenes", "StripePeriodNet", "StripeRun", "train_stripe_periods", "Probes", "probe_branches",
-           "plot_stripe_periods", "plot_scale_weights", "play"]
+           "plot_stripe_periods", "plot_scale_weights", "play", "PLAY_TEXT"]
+
+# the play panel's words, per language (fusionlab.i18n); the matplotlib figures stay English.
+# "pixels": the words for the values of the pixel control, in its dropdown and in a title (the values stay English).
+PLAY_TEXT = {
+    "en": {
+        "name": "MFE: atrous_rates -> each branch's field and what the trained network reads",
+        "field": "{branch}: field {size}×{size} at the {pixel} pixel",
+        "truth": "true period",
+        "answer": "the network's answer, rates {rates}",
+        "weights": "fusion weights: rows y0–y3, columns channels",
+        "period": "{period} px {recall:.0%}",
+        "sep": ", ",
+        "caption": ("rates ({rates}): fields {fields} px. Pixels read right: "
+                    "{accuracy:.0%} ({per_period}); with the trained rates {trained}: {reference:.0%}. "
+                    "Weights of y0–y3 on test scene {index}, mean over channels: {mean_w}."),
+        "pixels": {},
+    },
+    "zh": {
+        "name": "MFE：atrous_rates → 各分支的感受野，以及训练好的网络读出了什么",
+        "field": "{branch}：{pixel}像素处的感受野 {size}×{size}",
+        "truth": "真实周期",
+        "answer": "网络的判断，空洞率 {rates}",
+        "weights": "融合权重：行为 y0–y3，列为通道",
+        "period": "{period} px {recall:.0%}",
+        "sep": "，",
+        "caption": ("空洞率（{rates}）：感受野 {fields} px。判断正确的像素：{accuracy:.0%}（{per_period}）；"
+                    "用训练时的空洞率 {trained}：{reference:.0%}。测试场景 {index} 上 y0–y3 的权重"
+                    "（对通道取均值）：{mean_w}。"),
+        "pixels": {"top left": "左上", "top right": "右上", "bottom left": "左下", "bottom right": "右下"},
+    },
+}
 
 _LAYERS = ("layer1", "layer2", "layer3", "layer4")
 
@@ -558,23 +590,26 @@ def play(model: StripePeriodNet, scenes: tuple[torch.Tensor, torch.Tensor], *, r
         net, answer, weights, accuracy, recall, counts = configuration(atrous_rates)
         i = int(branch[1])
         fields = receptive_field_sizes(net.mfe)
+        say = i18n.say
+        pixel_word = say(PLAY_TEXT, "pixels").get(pixel, pixel)
         pictures = [
-            Picture(f"{branch}: field {fields[i]}×{fields[i]} at the {pixel} pixel",
+            Picture(say(PLAY_TEXT, "field", branch=branch, size=fields[i], pixel=pixel_word),
                     field_overlay(images[index], counts[i], pixels[pixel])),
-            Picture("true period", _period_rgb(truth[index])),
-            Picture(f"the network's answer, rates {atrous_rates}", _period_rgb(answer[index])),
-            Picture("fusion weights: rows y0–y3, columns channels", weights, vmin=lo, vmax=hi),
+            Picture(say(PLAY_TEXT, "truth"), _period_rgb(truth[index])),
+            Picture(say(PLAY_TEXT, "answer", rates=atrous_rates), _period_rgb(answer[index])),
+            Picture(say(PLAY_TEXT, "weights"), weights, vmin=lo, vmax=hi),
         ]
-        per_period = ", ".join(f"{p} px {r:.0%}" for p, r in zip(PERIODS, recall))
+        per_period = say(PLAY_TEXT, "sep").join(say(PLAY_TEXT, "period", period=p, recall=r)
+                                                for p, r in zip(PERIODS, recall))
         mean_w = " ".join(f"{float(v):.2f}" for v in weights.mean(-1))
-        caption = (f"rates ({atrous_rates}): fields {', '.join(map(str, fields))} px. Pixels read right: "
-                   f"{accuracy:.0%} ({per_period}); with the trained rates {trained}: {reference:.0%}. "
-                   f"Weights of y0–y3 on test scene {index}, mean over channels: {mean_w}.")
+        caption = say(PLAY_TEXT, "caption", rates=atrous_rates, fields=", ".join(map(str, fields)), accuracy=accuracy,
+                      per_period=per_period, trained=trained, reference=reference, index=index, mean_w=mean_w)
         return pictures, caption
 
-    panel = Play("MFE: atrous_rates -> each branch's field and what the trained network reads",
+    panel = Play(i18n.say(PLAY_TEXT, "name"),
                  {"atrous_rates": tuple(names), "branch": ("y0", "y1", "y2", "y3"), "pixel": tuple(pixels)},
-                 compute, defaults={"atrous_rates": ", ".join(map(str, trained)), "branch": "y3"})
+                 compute, defaults={"atrous_rates": ", ".join(map(str, trained)), "branch": "y3"},
+                 labels={"pixel": i18n.say(PLAY_TEXT, "pixels")})
     for picture in panel.render()[0]:  # loads the colour maps and the PNG encoder once, here
         picture.png()
     return panel

@@ -29,12 +29,47 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import i18n
 from ..blocks.msaa import MSAA
 from . import _pyplot, fit_cut_out, overlay, photo, to_numpy_image
 
 __all__ = ["msaa_internals", "plot_msaa_paths", "disc_batch", "place_discs", "CutOut", "train_cutout",
            "msaa_parts", "gate_reading", "play", "TRAIN_PHOTOS", "DISC_SPOTS", "KERNEL_CHOICES",
-           "SCALE_CHOICES", "GATE_CHOICES"]
+           "SCALE_CHOICES", "GATE_CHOICES", "PLAY_TEXT"]
+
+# the play panel's words, per language (fusionlab.i18n); the matplotlib figures stay English
+PLAY_TEXT = {
+    "en": {
+        "name": "MSAA trained to cut out the striped disc",
+        "input": "input: astronaut + disc",
+        "sa": "SA(s): dark {lo:.2f}, bright {hi:.2f}",
+        "ca": "CA(f): 0 dark … 1 bright",
+        "output": "output: the cut-out",
+        "caption": ("SA mean on the disc {sa_in:.2f}, off it {sa_out:.2f}; "
+                    "CA in [{ca_lo:.2f}, {ca_hi:.2f}]; squared error on the disc {err_in:.3f} "
+                    "(copying), off it {err_out:.4f} (erasing)"),
+        "labels": {},  # control -> value -> the words its dropdown shows (the values stay English)
+    },
+    "zh": {
+        "name": "训练好的 MSAA：抠出条纹圆盘",
+        "input": "输入：宇航员 + 圆盘",
+        "sa": "SA(s)：最暗 {lo:.2f}，最亮 {hi:.2f}",
+        "ca": "CA(f)：0 暗 … 1 亮",
+        "output": "输出：抠出的结果",
+        "caption": ("SA 的均值：圆盘内 {sa_in:.2f}，圆盘外 {sa_out:.2f}；"
+                    "CA 位于 [{ca_lo:.2f}, {ca_hi:.2f}]；平方误差：圆盘内 {err_in:.3f}"
+                    "（复制），圆盘外 {err_out:.4f}（擦除）。"),
+        "labels": {
+            "disc": {"helmet": "头盔", "face": "脸", "suit": "宇航服", "flag": "旗帜", "rocket": "火箭"},
+            "kernels": {"3×3 + 5×5 + 7×7": "3×3 + 5×5 + 7×7（全部）", "3×3 only": "仅 3×3", "5×5 only": "仅 5×5",
+                        "7×7 only": "仅 7×7"},
+            "scales": {"x1 + x2 + x4": "x1 + x2 + x4（全部）", "without x1": "去掉 x1", "without x2": "去掉 x2",
+                       "without x4": "去掉 x4"},
+            "gates": {"learned": "学到的门控", "SA = 1 (spatial gate open)": "SA = 1（空间门控全开）",
+                      "CA = 0.5 (channel gate neutral)": "CA = 0.5（通道门控取中性值）"},
+        },
+    },
+}
 
 # internals key -> (sub-module of MSAA.fusion_conv, what the hook keeps: its input or its output)
 _HOOKED = {
@@ -376,17 +411,17 @@ def play(net: CutOut, *, side: int = 80, radius: float = 7.0):
         inside = mask[0, 0].bool()
         err = (out - x * mask)[0].pow(2).mean(dim=0)  # (H, W) squared error per pixel
         lo, hi = sa.min().item(), sa.max().item()
+        say = i18n.say
         pictures = [
-            Picture("input: astronaut + disc", x[0]),
-            Picture(f"SA(s): dark {lo:.2f}, bright {hi:.2f}", sa),  # its own range: small contrasts show
-            Picture("CA(f): 0 dark … 1 bright", ca.T, vmin=0.0, vmax=1.0),
-            Picture("output: the cut-out", out[0].clamp(0, 1)),
+            Picture(say(PLAY_TEXT, "input"), x[0]),
+            Picture(say(PLAY_TEXT, "sa", lo=lo, hi=hi), sa),  # its own range: small contrasts show
+            Picture(say(PLAY_TEXT, "ca"), ca.T, vmin=0.0, vmax=1.0),
+            Picture(say(PLAY_TEXT, "output"), out[0].clamp(0, 1)),
         ]
-        caption = (f"SA mean on the disc {sa[inside].mean():.2f}, off it {sa[~inside].mean():.2f}; "
-                   f"CA in [{ca.min():.2f}, {ca.max():.2f}]; squared error on the disc {err[inside].mean():.3f} "
-                   f"(copying), off it {err[~inside].mean():.4f} (erasing)")
+        caption = say(PLAY_TEXT, "caption", sa_in=sa[inside].mean(), sa_out=sa[~inside].mean(), ca_lo=ca.min(),
+                      ca_hi=ca.max(), err_in=err[inside].mean(), err_out=err[~inside].mean())
         return pictures, caption
 
-    return Play("MSAA trained to cut out the striped disc",
+    return Play(i18n.say(PLAY_TEXT, "name"),
                 {"disc": tuple(DISC_SPOTS), "kernels": tuple(KERNEL_CHOICES), "scales": tuple(SCALE_CHOICES),
-                 "gates": GATE_CHOICES}, compute, size=160)
+                 "gates": GATE_CHOICES}, compute, size=160, labels=i18n.say(PLAY_TEXT, "labels"))

@@ -21,11 +21,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import i18n
 from ..blocks.msf import scale_weights, select_scales
 from . import _pyplot
 
 __all__ = ["squeeze_bounds", "squeezed_weights", "photo_scales", "plot_squeeze", "plot_scale_weights", "NoisyScene",
-           "noisy_scene", "fit_squeezes", "weight_bars", "play"]
+           "noisy_scene", "fit_squeezes", "weight_bars", "play", "PLAY_TEXT"]
+
+# the play panel's words, per language (fusionlab.i18n); the matplotlib figures stay English
+PLAY_TEXT = {
+    "en": {
+        "name": "MSF: logit gap → the four weights → the fused photo",
+        "weights": "weights: red MSF, blue plain",
+        "fused_msf": "fused, MSF softmax(σ(l))",
+        "fused_plain": "fused, plain softmax(l)",
+        "clean": "clean photo (target)",
+        "caption": ("gap {gap:g}: scale {winner} gets {squeezed:.3f} from MSF (its cap is {cap:.3f}) "
+                    "and {plain:.3f} from a plain softmax. Error against the clean photo: "
+                    "MSF {err_squeezed:.4f}, plain {err_plain:.4f}."),
+    },
+    "zh": {
+        "name": "MSF：logit 差距 → 四个权重 → 融合照片",
+        "weights": "权重：红为 MSF，蓝为普通 softmax",
+        "fused_msf": "融合结果，MSF 的 softmax(σ(l))",
+        "fused_plain": "融合结果，普通 softmax(l)",
+        "clean": "干净照片（目标）",
+        "caption": ("logit 差距为 {gap:g}：尺度 {winner} 从 MSF 得到的权重为 {squeezed:.3f}（上限 {cap:.3f}），"
+                    "从普通 softmax 得到 {plain:.3f}。与干净照片的误差：MSF 为 {err_squeezed:.4f}，"
+                    "普通 softmax 为 {err_plain:.4f}。"),
+    },
+}
 
 
 def squeeze_bounds(n_scales: int = 4) -> tuple[float, float]:
@@ -354,18 +379,18 @@ def play(name: str = "astronaut", *, size: int = 96, factors: Sequence[int] = (1
         fused_plain = torch.einsum("s,schw->chw", w_plain, ys)
         err_squeezed = (fused_squeezed - clean[0]).square().mean().item()
         err_plain = (fused_plain - clean[0]).square().mean().item()
+        say = i18n.say
         pictures = [
-            Picture("weights: red MSF, blue plain", weight_bars(w_squeezed, w_plain, height=size, bounds=(low, high))),
-            Picture("fused, MSF softmax(σ(l))", fused_squeezed),
-            Picture("fused, plain softmax(l)", fused_plain),
-            Picture("clean photo (target)", clean[0]),
+            Picture(say(PLAY_TEXT, "weights"), weight_bars(w_squeezed, w_plain, height=size, bounds=(low, high))),
+            Picture(say(PLAY_TEXT, "fused_msf"), fused_squeezed),
+            Picture(say(PLAY_TEXT, "fused_plain"), fused_plain),
+            Picture(say(PLAY_TEXT, "clean"), clean[0]),
         ]
-        caption = (f"gap {gap:g}: scale {winner} gets {w_squeezed[winner]:.3f} from MSF (its cap is {high:.3f}) "
-                   f"and {w_plain[winner]:.3f} from a plain softmax. Error against the clean photo: "
-                   f"MSF {err_squeezed:.4f}, plain {err_plain:.4f}.")
+        caption = say(PLAY_TEXT, "caption", gap=gap, winner=winner, squeezed=w_squeezed[winner], cap=high,
+                      plain=w_plain[winner], err_squeezed=err_squeezed, err_plain=err_plain)
         return pictures, caption
 
     controls = {"gap": (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0), "winner": tuple(range(len(factors))),
                 "noise": (0.0, 0.1, 0.2, 0.3)}
-    return Play("MSF: logit gap → the four weights → the fused photo", controls, compute,
+    return Play(i18n.say(PLAY_TEXT, "name"), controls, compute,
                 defaults={"gap": 2.0, "winner": 0, "noise": 0.2})

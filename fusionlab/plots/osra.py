@@ -16,11 +16,12 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from .. import i18n
 from ..blocks.osra import DEFAULT_MAX_ATTN_BYTES, OSRAttention
 from . import _pyplot, to_numpy_image
 
 __all__ = ["key_windows", "window_coverage", "colour_features", "colour_similarity_block", "plot_reduction_grid", "play",
-           "plot_query_attention", "attention_bytes", "plot_attention_memory"]
+           "plot_query_attention", "attention_bytes", "plot_attention_memory", "PLAY_TEXT"]
 
 
 def _reduction(block: OSRAttention) -> tuple[int, int, int]:
@@ -276,6 +277,45 @@ def plot_attention_memory(sides: Sequence[int] = (7, 14, 28, 56, 112, 224, 448),
 
 _HAND_SET, _UNTRAINED = "set by hand: colour similarity", "untrained (random init)"
 
+# the play panel's words, per language (fusionlab.i18n); the matplotlib figures stay English.
+# "weights": the words for the values of the weights control, in its dropdown and in the caption (the values stay English).
+PLAY_TEXT = {
+    "en": {
+        "name": "OSRA: sr_ratio → key grid and where one pixel looks",
+        "grid": "photo, {h2}×{w2} key centres, query (red), its top key's window",
+        "coverage": "windows reading each pixel (0 = unread)",
+        "keys": "the keys: {h2}×{w2} window means",
+        "looks": "where pixel ({row}, {col}) looks",
+        "window": "each reading a {kernel}×{kernel} window, {shared} pixels shared with the next",
+        "no_reduction": "one per pixel (no reduction)",
+        "fewer": "({factor:.0f}× fewer than with every pixel as a key).",
+        "full": "(the full matrix).",
+        "unread": " Rows {rows} and columns {cols} are read by no window.",
+        "caption": ("sr_ratio {sr_ratio}: {queries:,} queries attend to {h2}×{w2} = {keys:,} keys, {window}; "
+                    "the attention matrix has {queries:,} × {keys:,} = {product:,} weights per head {size}{unread} "
+                    "Query ({row}, {col}), weights {weights}: its top key ({top_row}, {top_col}) gets {top:.2%}; "
+                    "the 10 % most-weighted keys hold {share:.0%} of its attention (uniform weights: 10 %)."),
+        "weights": {},
+    },
+    "zh": {
+        "name": "OSRA：sr_ratio → 键网格，以及一个像素看向哪里",
+        "grid": "照片：{h2}×{w2} 个键的中心、查询（红）及其权重最大的键的窗口",
+        "coverage": "读取每个像素的窗口数（0 = 没有被读取）",
+        "keys": "键：{h2}×{w2} 个窗口的均值",
+        "looks": "像素 ({row}, {col}) 看向哪里",
+        "window": "每个键读取一个 {kernel}×{kernel} 的窗口，与相邻窗口共享 {shared} 个像素",
+        "no_reduction": "每个像素一个键（不缩减）",
+        "fewer": "（只有每个像素都作为键时的 1/{factor:.0f}）。",
+        "full": "（完整的矩阵）。",
+        "unread": "行号 {rows} 和列号 {cols} 没有被任何窗口读取。",
+        "caption": ("sr_ratio {sr_ratio}：{queries:,} 个查询关注 {h2}×{w2} = {keys:,} 个键，{window}；"
+                    "每个头的注意力矩阵有 {queries:,} × {keys:,} = {product:,} 个权重{size}{unread}"
+                    "查询 ({row}, {col})（权重：{weights}）的权重最大的键是 ({top_row}, {top_col})，占 {top:.2%}；"
+                    "权重最大的 10% 的键占它注意力的 {share:.0%}（均匀权重时为 10%）。"),
+        "weights": {_HAND_SET: "手工设定的颜色相似度", _UNTRAINED: "未训练（随机初始化）"},
+    },
+}
+
 
 def play(image: torch.Tensor | None = None, *, sr_ratios: Sequence[int] = (1, 2, 4, 8), step: int = 2,
          sharpness: float = 30.0, query: tuple[int, int] = (70, 20)):
@@ -374,24 +414,24 @@ def play(image: torch.Tensor | None = None, *, sr_ratios: Sequence[int] = (1, 2,
         covered = p["coverage"]
         unread_r = (covered.amax(dim=1) == 0).nonzero().flatten().tolist()
         unread_c = (covered.amax(dim=0) == 0).nonzero().flatten().tolist()
+        say = i18n.say
         pictures = [
-            Picture(f"photo, {h2}×{w2} key centres, query (red), its top key's window", grid),
-            Picture("windows reading each pixel (0 = unread)", covered, cmap="magma", vmin=0,
-                    vmax=float(max(4, covered.max()))),
-            Picture(f"the keys: {h2}×{w2} window means", p["means"].clamp(0, 1)),
-            Picture(f"where pixel ({row}, {col}) looks", painted),
+            Picture(say(PLAY_TEXT, "grid", h2=h2, w2=w2), grid),
+            Picture(say(PLAY_TEXT, "coverage"), covered, cmap="magma", vmin=0, vmax=float(max(4, covered.max()))),
+            Picture(say(PLAY_TEXT, "keys", h2=h2, w2=w2), p["means"].clamp(0, 1)),
+            Picture(say(PLAY_TEXT, "looks", row=row, col=col), painted),
         ]
-        window = (f"each reading a {p['kernel']}×{p['kernel']} window, {p['kernel'] - p['stride']} pixels shared "
-                  f"with the next" if sr_ratio > 1 else "one per pixel (no reduction)")
-        unread = (f" Rows {unread_r} and columns {unread_c} are read by no window." if unread_r or unread_c else "")
-        caption = (f"sr_ratio {sr_ratio}: {queries:,} queries attend to {h2}×{w2} = {keys:,} keys, {window}; "
-                   f"the attention matrix has {queries:,} × {keys:,} = {queries * keys:,} weights per head "
-                   + (f"({queries / keys:.0f}× fewer than with every pixel as a key)." if keys < queries else "(the full matrix).")
-                   + f"{unread} "
-                   f"Query ({row}, {col}), weights {weights}: its top key ({top // w2}, {top % w2}) gets {probs[top]:.2%}; "
-                   f"the 10 % most-weighted keys hold {share:.0%} of its attention (uniform weights: 10 %).")
+        window = (say(PLAY_TEXT, "window", kernel=p["kernel"], shared=p["kernel"] - p["stride"]) if sr_ratio > 1
+                  else say(PLAY_TEXT, "no_reduction"))
+        unread = say(PLAY_TEXT, "unread", rows=unread_r, cols=unread_c) if unread_r or unread_c else ""
+        caption = say(PLAY_TEXT, "caption", sr_ratio=sr_ratio, queries=queries, h2=h2, w2=w2, keys=keys, window=window,
+                      product=queries * keys, unread=unread, row=row, col=col,
+                      size=say(PLAY_TEXT, "fewer", factor=queries / keys) if keys < queries else say(PLAY_TEXT, "full"),
+                      weights=say(PLAY_TEXT, "weights").get(weights, weights), top_row=top // w2, top_col=top % w2,
+                      top=probs[top], share=share)
         return pictures, caption
 
     controls = {"sr_ratio": tuple(sr_ratios), "row": tuple(rows), "col": tuple(cols), "weights": (_HAND_SET, _UNTRAINED)}
     defaults = {"sr_ratio": 4 if 4 in sr_ratios else sr_ratios[0], "row": default[0], "col": default[1]}
-    return Play("OSRA: sr_ratio → key grid and where one pixel looks", controls, compute, defaults=defaults, size=200)
+    return Play(i18n.say(PLAY_TEXT, "name"), controls, compute, defaults=defaults, size=200,
+                labels={"weights": i18n.say(PLAY_TEXT, "weights")})

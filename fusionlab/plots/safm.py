@@ -21,11 +21,44 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from .. import i18n
 from ..blocks.safm import SAFM
 from . import _pyplot, to_numpy_image
 
 __all__ = ["SHADOWS", "shading_map", "ShadowFit", "shadow_fit", "plot_restoration", "plot_pyramid",
-           "plot_modulation", "play"]
+           "plot_modulation", "play", "PLAY_TEXT"]
+
+# the play panel's words, per language (fusionlab.i18n); the matplotlib figures stay English
+PLAY_TEXT = {
+    "en": {
+        "name": "SAFM: n_levels → the pyramid → the gain on the photo",
+        "level0": "level 0 = x, {size}×{size} (not pooled)",
+        "level": "level {i}: {h}×{w} (max ÷{factor})",
+        "gain": "gain (mean over C), 0–{gain_max:g}",
+        "output": "output = gain ⊙ x",
+        "trained_on": " (trained on {name})",
+        "caption": ("n_levels={n_levels}: C = {channels}, {n_levels} RGB group(s) seen at sides {sizes}. "
+                    "Error against the photo: input {before:.4f}, output {after:.4f}{trained_on}; {brightening}."),
+        "no_shadow": "no shadow: the output is {light:.2f}× as bright as the input (ideal 1)",
+        "brightened": ("brightened {dark:.2f}× in the shadow (ideal {ideal_dark:.2f}×), "
+                       "{light:.2f}× in the light (ideal {ideal_light:.2f}×)"),
+        "shadows": {},  # the words the shadow dropdown shows for its values (the values stay English)
+    },
+    "zh": {
+        "name": "SAFM：n_levels → 金字塔 → 照片上的增益",
+        "level0": "第 0 层 = x，{size}×{size}（未池化）",
+        "level": "第 {i} 层：{h}×{w}（最大池化 ÷{factor}）",
+        "gain": "增益（对 C 取均值），0–{gain_max:g}",
+        "output": "输出 = 增益 ⊙ x",
+        "trained_on": "（在 {name} 上训练）",
+        "caption": ("n_levels={n_levels}：C = {channels}，{n_levels} 个 RGB 组，边长依次为 {sizes}。"
+                    "与原照片的误差：输入 {before:.4f}，输出 {after:.4f}{trained_on}；{brightening}。"),
+        "no_shadow": "没有阴影：输出的亮度是输入的 {light:.2f} 倍（理想为 1 倍）",
+        "brightened": ("阴影里提亮 {dark:.2f} 倍（理想 {ideal_dark:.2f} 倍），"
+                       "亮处 {light:.2f} 倍（理想 {ideal_light:.2f} 倍）"),
+        "shadows": {"upper left": "左上", "lower right": "右下", "none": "无阴影"},
+    },
+}
 
 SHADOWS = ("upper left", "lower right", "none")
 
@@ -235,9 +268,9 @@ def _brightening(x: torch.Tensor, out: torch.Tensor, target: torch.Tensor, shadi
 
     dark, light = (shading < 0.5).to(x.device), (shading > 0.95).to(x.device)
     if not dark.any():
-        return f"no shadow: the output is {ratio(out, x, light):.2f}× as bright as the input (ideal 1)"
-    return (f"brightened {ratio(out, x, dark):.2f}× in the shadow (ideal {ratio(target, x, dark):.2f}×), "
-            f"{ratio(out, x, light):.2f}× in the light (ideal {ratio(target, x, light):.2f}×)")
+        return i18n.say(PLAY_TEXT, "no_shadow", light=ratio(out, x, light))
+    return i18n.say(PLAY_TEXT, "brightened", dark=ratio(out, x, dark), ideal_dark=ratio(target, x, dark),
+                    light=ratio(out, x, light), ideal_light=ratio(target, x, light))
 
 
 def play(name: str = "astronaut", *, size: int = 96, steps: int = 80, fits: Mapping[int, ShadowFit] | None = None,
@@ -276,18 +309,20 @@ def play(name: str = "astronaut", *, size: int = 96, steps: int = 80, fits: Mapp
         target = clean.repeat(1, n_levels, 1, 1).to(device)
         before = (x - target).square().mean().item()
         after = (out - target).square().mean().item()
-        pictures = [Picture(f"level 0 = x, {size}×{size} (not pooled)", x[0, :3].clamp(0, 1).cpu())]
+        say = i18n.say
+        pictures = [Picture(say(PLAY_TEXT, "level0", size=size), x[0, :3].clamp(0, 1).cpu())]
         for i in range(1, n_levels):
             h, w = pooled[i].shape[-2:]
-            pictures.append(Picture(f"level {i}: {h}×{w} (max ÷{2 ** i})", pooled[i][0].clamp(0, 1).cpu()))
-        pictures.append(Picture(f"gain (mean over C), 0–{gain_max:g}", gain_map, vmin=0.0, vmax=gain_max))
-        pictures.append(Picture("output = gain ⊙ x", out[0, :3].clamp(0, 1).cpu()))
+            pictures.append(Picture(say(PLAY_TEXT, "level", i=i, h=h, w=w, factor=2 ** i), pooled[i][0].clamp(0, 1).cpu()))
+        pictures.append(Picture(say(PLAY_TEXT, "gain", gain_max=gain_max), gain_map, vmin=0.0, vmax=gain_max))
+        pictures.append(Picture(say(PLAY_TEXT, "output"), out[0, :3].clamp(0, 1).cpu()))
         sizes = ", ".join(f"{p.shape[-2]}" for p in pooled)
-        caption = (f"n_levels={n_levels}: C = {3 * n_levels}, {n_levels} RGB group(s) seen at sides {sizes}. "
-                   f"Error against the photo: input {before:.4f}, output {after:.4f}"
-                   f"{'' if photo == name else f' (trained on {name})'}; {_brightening(x, out, target, shading)}.")
+        caption = say(PLAY_TEXT, "caption", n_levels=n_levels, channels=3 * n_levels, sizes=sizes, before=before,
+                      after=after, trained_on="" if photo == name else say(PLAY_TEXT, "trained_on", name=name),
+                      brightening=_brightening(x, out, target, shading))
         return pictures, caption
 
     controls = {"n_levels": tuple(levels), "photo": tuple(photos), "shadow": SHADOWS}
-    return Play("SAFM: n_levels → the pyramid → the gain on the photo", controls, compute,
-                defaults={"n_levels": max(levels), "photo": name, "shadow": "upper left"}, size=160)
+    return Play(i18n.say(PLAY_TEXT, "name"), controls, compute,
+                defaults={"n_levels": max(levels), "photo": name, "shadow": "upper left"}, size=160,
+                labels={"shadow": i18n.say(PLAY_TEXT, "shadows")})
