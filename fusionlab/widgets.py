@@ -387,7 +387,7 @@ def _panel_class():
             if self._fixed:
                 note += i18n.say(TEXT, "fixed", values=", ".join(f"{k} = {v!r}" for k, v in self._fixed.items()))
             header = w.HTML(
-                f"<b>{html.escape(spec.title)}</b> — {html.escape(spec.paper)}"
+                f"<b>{html.escape(spec.text('title'))}</b> — {html.escape(spec.text('paper'))}"
                 f"<div style='font-size:smaller'>{html.escape(note)}</div>"
             )
             groups = (

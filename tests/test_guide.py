@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from fusionlab import BLOCKS
+from fusionlab import BLOCKS, i18n
 from fusionlab.blocks.cbam import CBAM
 from fusionlab.guide import (
+    CHAPTER_TITLES,
+    COLUMNS,
     DECISIONS,
     GLOSSARY,
     chapters,
@@ -21,7 +23,7 @@ from fusionlab.guide import (
     glossary_markdown,
     growth_exponent,
 )
-from fusionlab.registry import SCOPES, WEIGHS, BlockSpec, register
+from fusionlab.registry import LABELS, SCOPES, TRANSLATED, WEIGHS, BlockSpec, label, register
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -207,7 +209,8 @@ def test_glossary_is_sorted_and_unique():
     assert latin == sorted(latin)
     md = glossary_markdown()
     assert md.count("\n| **") == len(GLOSSARY)  # one line per term under the header
-    assert "中文" not in md  # no Chinese column until an entry has a Chinese name of its own
+    # a 中文 column once an entry has a Chinese name of its own (now every entry: the 中英术语对照表)
+    assert ("中文" in md) == any(t.zh and t.zh not in t.term for t in GLOSSARY)
 
 
 def test_every_chapter_link_resolves():
@@ -217,3 +220,151 @@ def test_every_chapter_link_resolves():
     assert links
     for link in links:
         assert (NOTEBOOKS / link).is_file(), link
+
+
+# ---------------------------------------------------------------- the Chinese edition (fusionlab.i18n)
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def header(markdown: str) -> list[str]:
+    return [c.strip() for c in markdown.splitlines()[0].strip("|").split("|")]
+
+
+def test_english_is_the_default_and_unchanged():
+    assert i18n.current() == "en"
+    table = comparison()
+    assert header(table.markdown()) == list(COLUMNS) == ["block", "weighs", "looks", "inputs", "parameters",
+                                                          "MFLOPs*", "growth k", "limits", "where its paper puts it"]
+    assert table.markdown() == table.markdown(lang="en") and table.html() == table.html(lang="en")
+    assert "| [cbam](07_cbam_joint_attention.ipynb) (beside §7) | channel, space | local + global |" in table.markdown()
+    assert table.caption.startswith("Every registered block at B = 1, H = W = 32, every channel dimension 64")
+    assert decisions_markdown().startswith("1. Two feature maps of the same shape to merge")
+    for i, (line, d) in enumerate(zip(decisions_markdown(link=False).splitlines(), DECISIONS), 1):
+        assert line == f"{i}. {d.question} → {' or '.join(f'**{n}**' for n in d.blocks)}: {d.why}."
+    assert dict(chapters())["01_gated_fusion"] == "Gated fusion"
+    assert dict(chapters())["09_which_block_when"] == "Which block when"
+    assert header(glossary_markdown()) == ["term", "中文", "definition", "introduced in"]
+    assert "| **1×1 conv** | 1×1 卷积 | a convolution with a 1×1 kernel" in glossary_markdown()
+    for spec in BLOCKS.values():
+        for name in TRANSLATED:
+            assert spec.text(name) == getattr(spec, name)
+
+
+def test_the_comparison_speaks_chinese():
+    table = comparison()
+    with i18n.language("zh"):
+        md, page, caption = table.markdown(), table.html(), table.caption
+    assert i18n.current() == "en"
+    titles = header(md)
+    assert len(titles) == len(COLUMNS)
+    assert not set(titles) & (set(COLUMNS) - {"MFLOPs*"}), titles  # MFLOPs is a unit, both editions write it
+    assert all(HAN.search(t) for t in titles if t != "MFLOPs*"), titles
+    assert md == table.markdown(lang="zh") and page == table.html(lang="zh")
+    assert all(f"<th style='text-align:left'>{t}</th>" in page for t in titles)
+    assert HAN.search(caption) and "(H·W)^k" in caption and "every channel dimension" not in caption
+    assert md.count("\n| ") == len(BLOCKS) + 1
+    for row in table.rows:
+        spec = BLOCKS[row.name]
+        line = next(l for l in md.splitlines() if f"[{row.name}]({row.chapter}.ipynb)" in l)
+        assert spec.text("limits", "zh") in line and spec.text("placement", "zh") in line
+        assert label(spec.scope, "zh") in line and "、".join(label(w, "zh") for w in spec.weighs) in line
+        assert f"href='{row.chapter}.ipynb'" in page
+    for word in ("beside §", "none known", "modality", "pointwise", "local + global"):
+        assert word not in md, word
+    assert "（附于 §7）" in md  # plain CBAM: the course's addition beside the post's section 7
+
+
+def test_every_block_has_chinese_prose():
+    assert set(LABELS["zh"]) == set(WEIGHS) | set(SCOPES)
+    assert all(HAN.search(v) for v in LABELS["zh"].values())
+    for name, spec in BLOCKS.items():
+        assert set(spec.zh) <= set(TRANSLATED), name
+        for field in ("title", "fuses", "placement") + (("limits",) if spec.limits else ()):
+            text = spec.text(field, "zh")
+            assert text != getattr(spec, field) and HAN.search(text), (name, field)
+            with i18n.language("zh"):
+                assert spec.text(field) == text
+        # the numbers, shapes and code of the English limits stay in the Chinese ones
+        for token in re.findall(r"2\^\(n_levels−1\)|≥ \d+|\bB·H·W\b|\b[a-z]+_[a-z_]+\b", spec.limits):
+            assert token in spec.text("limits", "zh"), (name, token)
+    with pytest.raises(ValueError, match="text"):
+        BLOCKS["msf"].text("cls")
+
+
+def test_a_block_without_chinese_falls_back_to_english():
+    spec = BlockSpec(name="throwaway_en", cls=CBAM, title="a throwaway", section=7, heading="h", paper="p",
+                     chapter="07_cbam_joint_attention", post_class=None, fuses="f", inputs={"x": "B C H W"},
+                     sizes={"B": 1, "C": 32, "H": 8, "W": 8}, tie=lambda s: {"channels": s["C"]}, in_post=False,
+                     weighs=("channel", "space"), scope="local + global", limits="odd kernel", placement="nowhere")
+    assert spec.text("title", "zh") == "a throwaway"
+    register(spec)
+    try:
+        with i18n.language("zh"):
+            md = comparison().markdown()
+            title = spec.text("title")
+        line = next(l for l in md.splitlines() if "throwaway_en" in l)
+        assert "| 通道、空间 | 局部 + 全局 |" in line and "| odd kernel | nowhere |" in line
+        assert title == "a throwaway"
+    finally:
+        BLOCKS.pop("throwaway_en")
+    bad = BlockSpec(name="throwaway_bad", cls=CBAM, title="t", section=7, heading="h", paper="p",
+                    chapter="07_cbam_joint_attention", post_class=None, fuses="f", inputs={"x": "B C H W"},
+                    sizes={"B": 1, "C": 32, "H": 8, "W": 8}, zh={"heading": "标题"})
+    with pytest.raises(ValueError, match="zh"):
+        register(bad)
+    assert "throwaway_bad" not in BLOCKS
+
+
+def test_the_decisions_speak_chinese():
+    with i18n.language("zh"):
+        md = decisions_markdown()
+    assert md == decisions_markdown(lang="zh") and md != decisions_markdown()
+    lines = md.splitlines()
+    assert len(lines) == len(DECISIONS)
+    for i, (line, d) in enumerate(zip(lines, DECISIONS), 1):
+        assert d.question_zh and d.why_zh and HAN.search(d.question_zh) and HAN.search(d.why_zh)
+        assert line.startswith(f"{i}. {d.question_zh} → ") and line.endswith(f"：{d.why_zh}。")
+        assert d.question not in line and d.why not in line
+        for name in d.blocks:
+            assert f"[**{name}**]({BLOCKS[name].chapter}.ipynb)" in line
+        # the numbers of the English answer (windows, kernels, fractions) stay in the Chinese one
+        for number in re.findall(r"\d+×\d+|[½¼⅛]|r²|\(H·W\)²", d.question + d.why):
+            assert number in d.question_zh + d.why_zh, (i, number)
+
+
+def test_the_glossary_is_the_courses_bilingual_term_list():
+    for t in GLOSSARY:
+        assert t.zh and t.definition_zh and "\n" not in t.definition_zh, t.term
+        assert HAN.search(t.definition_zh), t.term
+        assert t.definition_zh != t.definition, t.term
+    # the brief's terminology list (translations/zh): the glossary uses the same words
+    zh = {t.term: t.zh for t in GLOSSARY}
+    expected = {"attention": "注意力", "channel attention": "通道注意力", "spatial attention": "空间注意力",
+                "receptive field": "感受野", "depthwise conv": "深度卷积", "stride": "步幅", "broadcast": "广播",
+                "MLP": "多层感知机", "BatchNorm": "批量归一化", "LayerNorm": "层归一化", "FLOPs": "浮点运算量",
+                "query, key, value": "查询、键、值", "spatial-reduction attention": "空间缩减注意力",
+                "1×1 conv": "1×1 卷积", "channels last": "通道在最后"}
+    for term, word in expected.items():
+        assert zh[term] == word, term
+    assert "空洞" in zh["dilation (atrous)"] and "门控" in zh["gate"] and "残差" in zh["residual (skip) connection"]
+    with i18n.language("zh"):
+        md = glossary_markdown()
+    assert md == glossary_markdown(lang="zh")
+    assert header(md) == ["术语", "英文", "释义", "首次出现"]
+    assert md.count("\n| **") == len(GLOSSARY)
+    for t in GLOSSARY:
+        assert f"| **{t.zh}** | {t.term} | {t.definition_zh.replace('|', chr(92) + '|')} |" in md, t.term
+    assert "introduced in" not in md and "definition" not in md
+
+
+def test_the_chapters_speak_chinese():
+    with i18n.language("zh"):
+        zh = chapters()
+    en = chapters()
+    assert chapters(lang="zh") == zh
+    assert [s for s, _ in zh] == [s for s, _ in en]
+    assert set(CHAPTER_TITLES["zh"]) == set(CHAPTER_TITLES["en"])
+    for (stem, title), (_, english) in zip(zh, en):
+        assert HAN.search(title) and title != english, stem
+    assert dict(zh)["01_gated_fusion"] == BLOCKS["gated_fusion"].text("title", "zh")

@@ -51,7 +51,7 @@ TEXT = {
     "zh": {
         "gated_fusion": {
             "ref": "原文",
-            "title": "搭建 gatedFusion",
+            "title": "实现 gatedFusion",
             "prompt": "根据 GMAN 的公式写出原文的 gatedFusion(dim)：z = σ(x1 W1 + x2 W2 + b)，用 nn.Linear 层 fc1 和 fc2"
                       "（都带偏置），out = z ⊙ x1 + (1 − z) ⊙ x2。输入是通道在最后的 (..., C)。"
                       "把你的类命名为 MyGatedFusion（原文的 gatedFusion 保持原样），再用 check(MyGatedFusion) 检查。",

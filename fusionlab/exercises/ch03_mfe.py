@@ -65,7 +65,7 @@ TEXT = {
     "zh": {
         "mfe_block": {
             "ref": "原文",
-            "title": "搭建 MFEblock",
+            "title": "实现 MFEblock",
             "prompt": "编写原文的 MFEblock(in_channels, atrous_rates)：layer1 = 3×3 卷积（无偏置）→ BN → ReLU，"
                       "layer2–layer4 结构相同，空洞率（及填充）依次为 atrous_rates[0..2]；按 "
                       "y0 = layer1(x)、y1 = layer2(y0 + x)、y2 = layer3(y1 + x)、y3 = layer4(y2 + x) 串联；"

@@ -69,7 +69,7 @@ TEXT = {
     "zh": {
         "msaa": {
             "ref": "CM-UNet 代码中",
-            "title": "搭建 MSAA",
+            "title": "实现 MSAA",
             "prompt": "按 CM-UNet 的命名写出 MSAA(in_channels, out_channels, factor=4.0)：一个子模块 fusion_conv，"
                       "其中 d = int(out_channels // factor)，它的子模块有 down（1×1 卷积 in_channels → d）、"
                       "conv_3x3、conv_5x5、conv_7x7（d → d，'same' 填充，带偏置）、spatial_attention（conv1：7×7 卷积 "

@@ -101,7 +101,7 @@ TEXT = {
     "zh": {
         "cbam_joint": {
             "ref": "原文",
-            "title": "搭建原文的 CBAMBlock",
+            "title": "实现原文的 CBAMBlock",
             "prompt": "写出原文的 CBAMBlock(channel=512, reduction=16, kernel_size=49, HW=None)，子模块包括："
                       "ChannelAttention（se = Sequential(1×1 卷积 C → C // r, ReLU, 1×1 卷积 C // r → C)，均无偏置；"
                       "计算 se(最大池化结果) + se(平均池化结果)，不取 sigmoid）、SpatialAttention（conv：在 "
@@ -122,7 +122,7 @@ TEXT = {
         },
         "cbam": {
             "ref": "论文",
-            "title": "搭建 CBAM（论文中的模块）",
+            "title": "实现 CBAM（论文中的模块）",
             "prompt": "按论文的代码写出 CBAM(channels, reduction=16, kernel_size=7)：channel_mlp = "
                       "Sequential(Linear C → C // r, ReLU, Linear C // r → C)（带偏置），由平均池化向量和最大池化向量"
                       "共享，M_c = σ(二者之和)；spatial_conv 是不带偏置的 2 → 1 的 k×k 卷积，作用在经过通道细化的"
