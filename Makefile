@@ -1,6 +1,7 @@
 # fusionlab course: two commands on a fresh machine (Python >= 3.10).
 #   make lab    create .venv, install the course, open JupyterLab on notebooks/
 #   make test   the same install, then every test: the package tests and every notebook (nbval)
+#   make site   the same install, then the course website in _site/ (English and Chinese, nothing executed)
 # Graphviz's `dot` renders the autograd graphs; as root with apt-get it is installed here,
 # otherwise install the package `graphviz` yourself (the course runs without it).
 
@@ -38,6 +39,13 @@ test-slow: install system-packages
 # (scripts/editions.py; tests/test_editions.py fails when it is stale)
 editions: install system-packages
 	$(BIN)/python scripts/editions.py build --execute
+
+# the course website from the committed notebooks, nothing executed (scripts/build_site.py): _site/en/,
+# _site/zh/ and an index.html that picks by the browser's language. MathJax and the widget embed script
+# come from the npm registry at pinned versions (site/assets.json; needs npm once, cached in .cache/).
+.PHONY: site
+site: install
+	$(BIN)/python scripts/build_site.py
 
 install: $(STAMP)
 

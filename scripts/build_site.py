@@ -60,6 +60,9 @@ TEXT = {
     },
 }
 
+# the text that replaces a launch badge (by its alt text, lower case); any other badge keeps its alt text
+BADGE_TEXT = {"open in colab": {"en": "Open in Colab", "zh": "在 Colab 中打开"},
+              "binder": {"en": "Launch on Binder", "zh": "在 Binder 中启动"}}
 BADGE = re.compile(r"\[!\[([^\]]*)\]\((?:https?:)?//[^)\s]+\)\]\(([^)\s]+)\)")  # [![alt](remote image)](link)
 REMOTE_IMAGE = re.compile(r"!\[([^\]]*)\]\((?:https?:)?//[^)\s]+\)")
 REMOTE_IMG_TAG = re.compile(r"<img\b[^>]*\bsrc=[\"'](?:https?:)?//[^>]*>", re.I)
@@ -85,7 +88,7 @@ def edition_of_path(path: Path) -> str | None:
 
 def web_markdown(text: str, notebook: Path, edition: str, repo: str) -> str:
     """A markdown cell made for the site (see the module's docstring, step 2)."""
-    text = BADGE.sub(r"[\1](\2)", text)
+    text = BADGE.sub(lambda m: f"[{BADGE_TEXT.get(m[1].lower(), {}).get(edition, m[1])}]({m[2]})", text)
     text = REMOTE_IMAGE.sub(r"\1", text)
     text = REMOTE_IMG_TAG.sub(lambda m: (re.search(r"\balt=[\"']([^\"']*)", m.group(0)) or [None, ""])[1], text)
 
@@ -149,7 +152,7 @@ def sphinx_command(edition: str, srcdir: Path, outdir: Path, doctrees: Path, ass
                    other_pages: list[str]) -> list[str]:
     return [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(SITE), "-q", "-W", "--keep-going", "-n",
             "-E", "-d", str(doctrees), "-D", f"language={EDITIONS[edition]['language']}",
-            "-D", f"fusionlab_vendor_dir={assets}", "-D", f"fusionlab_other_pages={','.join(other_pages)}",
+            "-D", f"fusionlab_assets_dir={assets}", "-D", f"fusionlab_other_pages={','.join(other_pages)}",
             str(srcdir), str(outdir)]
 
 
@@ -228,6 +231,15 @@ def remote_loads(out: Path) -> list[str]:
     return found
 
 
+def finish_edition(outdir: Path, edition: str) -> None:
+    """The download button offers the committed notebook, not its web copy; drop the theme's source
+    maps (only a browser's developer tools read them: 7 MB of the site)."""
+    for page in (outdir / "_sources").glob("*.ipynb"):
+        shutil.copyfile(EDITIONS[edition]["notebooks"] / page.name, page)
+    for source_map in (outdir / "_static").rglob("*.map"):
+        source_map.unlink()
+
+
 def clear_output(out: Path) -> None:
     """Empty ``out`` if it is a site this script built (or empty); refuse any other folder."""
     if out.exists() and any(out.iterdir()):
@@ -267,6 +279,7 @@ def build(out: Path, work: Path) -> dict:
         raise SiteBuildError("Sphinx build failed (warnings are errors):\n" + "\n".join(failed))
     for ed in EDITIONS:
         shutil.move(html[ed], out / ed)
+        finish_edition(out / ed, ed)
     (out / "index.html").write_text(INDEX_HTML, encoding="utf-8")
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve _static/ as it is
     remote = remote_loads(out)

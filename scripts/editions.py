@@ -155,7 +155,8 @@ def generate(stem: str, en: dict, previous: dict | None) -> dict:
     if previous is not None:
         for cell in previous["cells"]:
             if cell["cell_type"] == "code":
-                old_outputs[cell["id"]] = (cell_text(cell), cell.get("outputs", []), cell.get("execution_count"))
+                old_outputs[cell["id"]] = (cell_text(cell), cell.get("outputs", []), cell.get("execution_count"),
+                                           cell.get("metadata", {}))
     zh = json.loads(json.dumps(en))
     first_code = True
     for cell in zh["cells"]:
@@ -168,7 +169,7 @@ def generate(stem: str, en: dict, previous: dict | None) -> dict:
             cell["source"] = as_lines(code)
             old = old_outputs.get(cell["id"])
             if old is not None and old[0] == code:
-                cell["outputs"], cell["execution_count"] = old[1], old[2]
+                cell["outputs"], cell["execution_count"], cell["metadata"] = old[1], old[2], old[3]
             else:
                 cell["outputs"], cell["execution_count"] = [], None
     if previous is not None and "widgets" in previous.get("metadata", {}):

@@ -3,8 +3,8 @@
 ``site/assets.json`` pins each npm package (name, version, the integrity npm published for its
 tarball) and lists the files the site uses. ``npm pack`` fetches a tarball from the npm registry
 once into the cache folder (``.cache/site-npm/``, git-ignored); every build checks the cached
-tarball against the pinned integrity and copies the listed files to ``<dest>/vendor/<package dest>/``,
-which the Sphinx build serves as ``_static/vendor/…``. Nothing is committed but the manifest.
+tarball against the pinned integrity and copies the listed files to ``<dest>/npm/<package dest>/``,
+which the Sphinx build serves as ``_static/npm/…``. Nothing is committed but the manifest.
 
     python scripts/site_assets.py [--dest DIR]   # fetch (if needed) and copy; prints what it did
 """
@@ -71,8 +71,8 @@ def fetch(package: dict, cache: Path = CACHE) -> Path:
 
 
 def extract(package: dict, tarball: Path, dest: Path) -> list[Path]:
-    """Copy the manifest's files of ``package`` from ``tarball`` to ``dest/vendor/<package dest>/``."""
-    target = dest / "vendor" / package["dest"]
+    """Copy the manifest's files of ``package`` from ``tarball`` to ``dest/npm/<package dest>/``."""
+    target = dest / "npm" / package["dest"]
     if target.exists():
         shutil.rmtree(target)
     strip, patterns = package.get("strip", ""), package["files"]
@@ -109,7 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     for name, files in prepare(args.dest).items():
         size = sum(f.stat().st_size for f in files)
-        print(f"{name}: {len(files)} files, {size / 1e6:.1f} MB -> {args.dest / 'vendor'}")
+        print(f"{name}: {len(files)} files, {size / 1e6:.1f} MB -> {args.dest / 'npm'}")
 
 
 if __name__ == "__main__":

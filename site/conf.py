@@ -3,7 +3,7 @@
 ``scripts/build_site.py`` stages each edition's notebooks into a source folder of its own and runs
 one build per edition with this folder as the configuration directory (``-c site``), passing
 ``-D language=en`` or ``-D language=zh_CN`` and the folder of the fetched browser assets
-(``-D fusionlab_vendor_dir=…``). Nothing is executed: the pages show the outputs saved in the
+(``-D fusionlab_assets_dir=…``). Nothing is executed: the pages show the outputs saved in the
 committed notebooks. ``_ext/editions.py`` turns the language into the edition's settings (launch
 paths, titles, the language switcher); ``_ext/zh_search.py`` repairs Sphinx's Chinese search.
 """
@@ -30,7 +30,7 @@ extensions = ["myst_nb", "sphinx.ext.mathjax", "editions", "zh_search"]
 root_doc = "index"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]
-html_static_path = ["_static"]  # editions.py appends the fetched assets (fusionlab_vendor_dir)
+html_static_path = ["_static"]  # editions.py appends the fetched assets (fusionlab_assets_dir)
 html_css_files = ["fusionlab-site.css"]
 html_js_files = ["fusionlab-site.js"]
 
@@ -38,11 +38,11 @@ html_js_files = ["fusionlab-site.js"]
 nb_execution_mode = "off"
 nb_merge_streams = True
 # The saved widget state renders with the embed script served from the site (no require.js, no CDN).
-nb_ipywidgets_js = {"vendor/jupyter-widgets/embed.js": {}}
+nb_ipywidgets_js = {"npm/jupyter-widgets/embed.js": {}}
 myst_enable_extensions = ["dollarmath", "amsmath"]
 
 # MathJax 3 from the site itself (relative to _static/), fetched from the npm registry at build time.
-mathjax_path = "vendor/mathjax/tex-mml-chtml.js"
+mathjax_path = "npm/mathjax/tex-mml-chtml.js"
 
 html_theme = "sphinx_book_theme"
 html_title = "fusionlab"  # editions.py sets the edition's own title
@@ -67,7 +67,7 @@ html_theme_options = {
 # The two editions: folder under the site, label in the switcher, Sphinx language, notebooks folder.
 fusionlab_editions = {
     "en": {"label": "English", "language": "en", "notebooks": "notebooks",
-           "title": "fusionlab · see what a fusion block does to a tensor"},
+           "title": "fusionlab course"},
     "zh": {"label": "中文", "language": "zh_CN", "notebooks": "notebooks/zh",
-           "title": "fusionlab · 看清融合模块如何改变张量"},
+           "title": "fusionlab 课程"},
 }

@@ -30,7 +30,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 COMPETING_FILES = ("Dockerfile", "default.nix", "Project.toml", "REQUIRE", "install.R", "DESCRIPTION",
                    "environment.yml", "environment.yaml", "Pipfile", "Pipfile.lock", "setup.py")
 # in the course's requirements.txt but not needed to run the chapters (tests and the browser check)
-TEST_ONLY = {"nbval", "pytest", "pytest-xdist", "hypothesis", "playwright", "onnx", "onnxscript", "onnxruntime"}
+TEST_ONLY = {"nbval", "pytest", "pytest-xdist", "hypothesis", "playwright", "onnx", "onnxscript", "onnxruntime",
+             # the static website (make site), built from the committed notebooks, never imported by a chapter
+             "sphinx", "myst-nb", "myst-parser", "sphinx-book-theme", "jieba"}
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 

@@ -368,3 +368,19 @@ def test_the_chapters_speak_chinese():
     for (stem, title), (_, english) in zip(zh, en):
         assert HAN.search(title) and title != english, stem
     assert dict(zh)["01_gated_fusion"] == BLOCKS["gated_fusion"].text("title", "zh")
+
+
+def test_course_map_table_follows_the_language():
+    from fusionlab import i18n
+    from fusionlab.guide import course_map_markdown
+
+    row = {"section": 1, "block": "gated_fusion", "chapter": "01_gated_fusion", "fuses": "two maps",
+           "inputs": "x1 (B, H, W, C)", "output": "(B, H, W, C)", "params": 8320, "flops": 2.5e6, "growth": 1.0}
+    english = course_map_markdown([row])
+    assert english.splitlines()[0] == "| § | block | fuses | inputs → output | parameters | MFLOPs (32×32) | growth |"
+    assert "| 1 | [gated_fusion](01_gated_fusion.ipynb) | two maps | x1 (B, H, W, C) → (B, H, W, C) | 8,320 | 2.5 | 1.00 |" in english
+    assert "[capstone: the stitching lab](08_capstone_stitching_lab.ipynb)" in english
+    with i18n.language("zh"):
+        chinese = course_map_markdown([row])
+    assert chinese.splitlines()[0].startswith("| § | 模块 | 融合什么") and "(09_which_block_when.ipynb)" in chinese
+    assert chinese.splitlines()[2] == english.splitlines()[2]  # the numbers and links are the same

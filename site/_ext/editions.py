@@ -22,12 +22,12 @@ def configure_edition(app, config) -> None:
     edition = config.fusionlab_editions[edition_of(config)]
     config.html_title = edition["title"]
     config.html_theme_options = {**config.html_theme_options, "path_to_docs": edition["notebooks"]}
-    if config.fusionlab_vendor_dir:
-        vendor = Path(config.fusionlab_vendor_dir).resolve()
-        if not (vendor / "vendor").is_dir():
-            raise FileNotFoundError(f"fusionlab_vendor_dir {vendor} has no vendor/ folder: "
+    if config.fusionlab_assets_dir:
+        assets = Path(config.fusionlab_assets_dir).resolve()
+        if not (assets / "npm").is_dir():
+            raise FileNotFoundError(f"fusionlab_assets_dir {assets} has no npm/ folder: "
                                     "run scripts/build_site.py, which fetches the browser assets")
-        config.html_static_path = [*config.html_static_path, str(vendor)]
+        config.html_static_path = [*config.html_static_path, str(assets)]
 
 
 def switcher_links(pagename: str, current: str, editions: dict, other_pages: list[str]) -> list[dict]:
@@ -49,7 +49,7 @@ def add_switcher(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     app.add_config_value("fusionlab_editions", {}, "html", types=frozenset({dict}))
-    app.add_config_value("fusionlab_vendor_dir", "", "html", types=frozenset({str}))
+    app.add_config_value("fusionlab_assets_dir", "", "html", types=frozenset({str}))
     # page names of the other edition (comma-separated with -D); empty: assume the same pages
     app.add_config_value("fusionlab_other_pages", [], "html", types=frozenset({list}))
     app.connect("config-inited", configure_edition)
