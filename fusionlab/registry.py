@@ -68,11 +68,22 @@ class MapProbe:
     """Where a block's gate or attention map is read: a forward hook on ``module`` (a path inside
     the block, "" for the block itself) and a function of the hook's (module, inputs, output)."""
 
-    label: str  # what the map is
+    label: str  # what the map is (English; the figures show it)
     module: str
     read: Callable  # (module, args, output) -> (B, H, W) spatial map, or (B, S) weights per scale
     kind: str = "spatial"  # "spatial" or "scales"
     bounds: tuple[float, float] | None = None  # (lo, hi): the values lie strictly between (sigmoid, softmax)
+    label_zh: str = ""  # the Chinese edition's label ("": the English one)
+
+    def text(self, lang: str | None = None) -> str:
+        """The label in ``lang`` (default: the current language, ``fusionlab.i18n.current()``); English
+        where the probe has no Chinese label.
+
+        >>> probe = BLOCKS["msf"].map_probe
+        >>> probe.text("en"), probe.text("zh")
+        ('weight of each input scale, mean over channels', '每个输入尺度的权重，对通道取均值')
+        """
+        return self.label_zh if i18n.resolve(lang) == "zh" and self.label_zh else self.label
 
 
 @dataclass(frozen=True)
@@ -225,7 +236,8 @@ register(
         # GMAN's traffic setting, (B, T, N, C): batch 16, 12 time steps of PeMS-Bay's 325 sensors, D = 64
         realistic={"B": 16, "H": 12, "W": 325, "C": 64},
         map_probe=MapProbe("gate z, mean over channels (1: the full-resolution view x1, 0: the pooled view x2)",
-                           "", lambda m, args, out: m.gate(*args).mean(-1), bounds=(0, 1)),  # (B, H, W, C) -> (B, H, W)
+                           "", lambda m, args, out: m.gate(*args).mean(-1), bounds=(0, 1),  # (B, H, W, C) -> (B, H, W)
+                           label_zh="门控 z，对通道取均值；1 取全分辨率视图 x1，0 取池化后的视图 x2"),
         weighs=("modality", "channel", "space"),
         scope="pointwise",
         limits=("channels last (…, C): permute an NCHW map first; no size limit (variant='paper', batch_norm=True "
@@ -265,7 +277,8 @@ register(
         # the post's 4×3×2×2 demo is a toy; four 64-channel maps at 96×96, a mid-level decoder scale
         realistic={"B": 1, "C": 64, "H": 96, "W": 96},
         map_probe=MapProbe("weight of each input scale, mean over channels", "",  # (B, 4, C) -> (B, 4)
-                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales", bounds=(0, 1)),
+                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales", bounds=(0, 1),
+                           label_zh="每个输入尺度的权重，对通道取均值"),
         weighs=("scale", "channel"),
         scope="global",
         limits="four inputs of one shape; training needs B·H·W ≥ 2 (BatchNorm), and B ≥ 2 for variant='paper'",
@@ -299,7 +312,8 @@ register(
         tie=lambda s: {"in_channels": s["C"]},
         # realistic: the post's demo, (1, 64, 192, 192), is already a realistic feature map
         map_probe=MapProbe("weight of each extracted scale, mean over channels", "",
-                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales", bounds=(0, 1)),
+                           lambda m, args, out: m.weights(*args).mean(-1), kind="scales", bounds=(0, 1),
+                           label_zh="每个提取尺度的权重，对通道取均值"),
         weighs=("scale", "channel"),
         scope="local + global",
         limits="none on H×W (padding = dilation keeps it); training needs B·H·W ≥ 2, and B ≥ 2 for variant='paper'",
@@ -335,7 +349,8 @@ register(
         tie=lambda s: {"dim": s["C"]},
         # realistic: the post's demo, (1, 36, 224, 224), is SAFMN's width at an image-sized map
         map_probe=MapProbe("modulation map GELU(aggr(·)), mean over channels", "act",
-                           lambda m, args, out: out.mean(1)),  # read before forward's in-place product
+                           lambda m, args, out: out.mean(1),  # read before forward's in-place product
+                           label_zh="调制图 GELU(aggr(·))，对通道取均值"),
         weighs=("channel", "space"),
         scope="local",
         limits="C divisible by n_levels; H, W ≥ 2^(n_levels−1) (8 for 4 levels)",
@@ -410,7 +425,7 @@ register(
         # realistic: the default (three scales at 64×64) is CM-UNet-like already
         lab_hparams=lambda channels: {"out_channels": channels},  # C in, C out, like every other block
         map_probe=MapProbe("spatial attention SA(s)", "fusion_conv.spatial_attention",
-                           lambda m, args, out: out[:, 0], bounds=(0, 1)),
+                           lambda m, args, out: out[:, 0], bounds=(0, 1), label_zh="空间注意力 SA(s)"),
         weighs=("channel", "space"),
         scope="local + global",
         limits="three inputs at one H×W (the caller resizes them); out_channels ≥ 16 at factor 4",
@@ -446,7 +461,8 @@ register(
         tie=lambda s: {"channel": s["C"], "HW": s["H"] * s["W"]},
         # 256 channels at 14×14 (a late backbone stage); the joint MLP grows with H·W, so the post keeps maps small
         realistic={"B": 1, "C": 256, "H": 14, "W": 14},
-        map_probe=MapProbe("spatial weights M_s", "", lambda m, args, out: m.weights(*args)[1][:, 0], bounds=(0, 1)),
+        map_probe=MapProbe("spatial weights M_s", "", lambda m, args, out: m.weights(*args)[1][:, 0], bounds=(0, 1),
+                           label_zh="空间权重 M_s"),
         weighs=("channel", "space"),
         scope="global",
         limits=("built for one H×W (its MLP takes C + H·W inputs, so its parameters grow with H·W); odd "
@@ -484,7 +500,8 @@ register(
         # CBAM in a ResNet-50 bottleneck of stage 1: 256 channels at 56×56
         realistic={"B": 1, "C": 256, "H": 56, "W": 56},
         map_probe=MapProbe("spatial weights M_s (on the channel-refined map)", "spatial_bn",
-                           lambda m, args, out: torch.sigmoid(out)[:, 0], bounds=(0, 1)),
+                           lambda m, args, out: torch.sigmoid(out)[:, 0], bounds=(0, 1),
+                           label_zh="经通道细化后特征图上的空间权重 M_s"),
         weighs=("channel", "space"),
         scope="local + global",
         limits="odd kernel_size; C ≥ reduction; training needs B·H·W ≥ 2 (BatchNorm)",

@@ -66,6 +66,7 @@ BADGE_TEXT = {"open in colab": {"en": "Open in Colab", "zh": "在 Colab 中打�
 BADGE = re.compile(r"\[!\[([^\]]*)\]\((?:https?:)?//[^)\s]+\)\]\(([^)\s]+)\)")  # [![alt](remote image)](link)
 REMOTE_IMAGE = re.compile(r"!\[([^\]]*)\]\((?:https?:)?//[^)\s]+\)")
 REMOTE_IMG_TAG = re.compile(r"<img\b[^>]*\bsrc=[\"'](?:https?:)?//[^>]*>", re.I)
+ALT = re.compile(r"\balt=[\"']([^\"']*)", re.I)
 LOCAL_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\((?![a-z][a-z0-9+.-]*:|#|/)([^)\s#]+)(#[^)\s]*)?\)", re.I)
 
 
@@ -90,7 +91,7 @@ def web_markdown(text: str, notebook: Path, edition: str, repo: str) -> str:
     """A markdown cell made for the site (see the module's docstring, step 2)."""
     text = BADGE.sub(lambda m: f"[{BADGE_TEXT.get(m[1].lower(), {}).get(edition, m[1])}]({m[2]})", text)
     text = REMOTE_IMAGE.sub(r"\1", text)
-    text = REMOTE_IMG_TAG.sub(lambda m: (re.search(r"\balt=[\"']([^\"']*)", m.group(0)) or [None, ""])[1], text)
+    text = REMOTE_IMG_TAG.sub(lambda m: alt[1] if (alt := ALT.search(m[0])) else "", text)
 
     def link(match: re.Match) -> str:
         label, target, anchor = match.group(1), match.group(2), match.group(3) or ""
@@ -113,8 +114,8 @@ def frozen_note(edition: str) -> str:
     return f"```{{admonition}} {text['frozen_title']}\n:class: note frozen-widget\n\n{text['frozen']}\n```"
 
 
-def stage_notebook(src: Path, dest: Path, edition: str, repo: str) -> str:
-    """Write the web copy of ``src`` to ``dest``; return the chapter's title."""
+def stage_notebook(src: Path, dest: Path, edition: str, repo: str) -> None:
+    """Write the web copy of ``src`` to ``dest``."""
     nb = nbformat.read(src, as_version=4)
     cells = []
     for cell in nb.cells:
@@ -125,9 +126,6 @@ def stage_notebook(src: Path, dest: Path, edition: str, repo: str) -> str:
             cells.append(nbformat.v4.new_markdown_cell(frozen_note(edition)))
     nb.cells = cells
     nbformat.write(nb, dest)
-    first = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
-    title = re.search(r"^#\s+(.+)$", first, re.M)
-    return title.group(1).strip() if title else src.stem
 
 
 def stage_edition(edition: str, srcdir: Path, repo: str) -> list[str]:
@@ -182,7 +180,8 @@ INDEX_HTML = """<!doctype html>
 </head>
 <body>
 <h1>fusionlab</h1>
-<p><a href="en/index.html" hreflang="en">English edition</a> · <a href="zh/index.html" hreflang="zh-CN" lang="zh-CN">中文版</a></p>
+<p><a href="en/index.html" hreflang="en">English edition</a> ·
+<a href="zh/index.html" hreflang="zh-CN" lang="zh-CN">中文版</a></p>
 </body>
 </html>
 """

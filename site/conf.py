@@ -22,7 +22,7 @@ REPOSITORY = re.search(r'^Repository\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml")
 
 project = "fusionlab"
 author = "the fusionlab authors"
-copyright = "the fusionlab authors; the post 特征融合方式 and the cited papers"
+copyright = "the fusionlab authors"
 language = "en"  # the build script overrides it per edition
 
 extensions = ["myst_nb", "sphinx.ext.mathjax", "editions", "zh_search"]
@@ -48,6 +48,8 @@ html_theme = "sphinx_book_theme"
 html_title = "fusionlab"  # editions.py sets the edition's own title
 html_copy_source = True  # the download button offers each chapter's .ipynb
 html_show_sphinx = False
+# the saved figures and widget panels were drawn for a light page; the theme's toggle still offers dark
+html_context = {"default_mode": "light"}
 html_theme_options = {
     "repository_url": REPOSITORY,
     "repository_branch": "main",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import statistics
 
 import pytest
@@ -422,6 +423,56 @@ def test_read_map_tells_constant_fixed_and_moving_maps_apart():
     assert scales.scale_mean == pytest.approx([0.1, 0.2, 0.3, 0.4]) and "hardly change" in str(scales)
     with pytest.raises(ValueError, match="boxes must have the maps' shape"):
         read_map("f", SPATIAL, mask.expand(4, 6, 6), boxes[:2])
+
+
+def test_map_readings_follow_the_course_language():
+    from fusionlab import i18n
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    maps = {"spatial": (SPATIAL, torch.rand(4, 6, 6, generator=torch.Generator().manual_seed(0))),
+            "scales": (SCALES, torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.2, 0.2, 0.3, 0.3]]))}
+    boxes = torch.zeros(4, 6, 6, dtype=torch.bool)
+    boxes[:, :3, :3] = True
+    for kind, (probe, m) in maps.items():
+        reading = read_map(kind, probe, m, boxes if probe.kind == "spatial" else None)
+        english = reading.sentences(), str(reading)
+        with i18n.language("zh"):
+            chinese = reading.sentences(), str(reading)
+        assert all(cjk.search(s) for s in chinese[0]), chinese
+        assert not cjk.search(str(english)) and str(reading) == english[1]  # English again, unchanged
+        assert english[1].startswith(f"{kind} ({probe.label}): ")
+    assert "responds to the input" in english[1] or "the weights change" in english[1]
+    # every registered probe has a Chinese label, shown under "zh"; the English label is what it was
+    for name, spec in BLOCKS.items():
+        if spec.map_probe is not None:
+            probe = spec.map_probe
+            assert cjk.search(probe.text("zh")) and not cjk.search(probe.text("en")) and probe.text("en") == probe.label
+            reading = read_map(name, probe, torch.rand(2, 4) if probe.kind == "scales" else torch.rand(2, 6, 6))
+            with i18n.language("zh"):
+                assert str(reading).startswith(f"{name}（{probe.label_zh}）：")
+            assert str(reading).startswith(f"{name} ({probe.label}): ")
+    assert SPATIAL.text("zh") == "a gate"  # no Chinese label: English
+
+
+def test_results_and_tables_follow_the_course_language():
+    from fusionlab import i18n
+    from fusionlab.lab.train import LOGISTIC, Comparison, LabResult, _width
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    results = [LabResult(name, seed, 1, 0.5, 1234, 56, 78900, 0.5, [], None, 64) for name in ("baseline", "safm")
+               for seed in (0, 1)]
+    comparison = Comparison(results, 1, (0, 1), [{"block": LOGISTIC, "accuracy": 0.094, "params": 2570}])
+    english = str(results[0]), repr(comparison), comparison._repr_html_()
+    assert english[0] == ("baseline (seed 0, 1 epoch, 64 training canvases): validation accuracy 0.500, "
+                          "1,234 parameters (56 in the slot), 78.90 k FLOPs, 0.5 s")
+    assert not cjk.search(str(english)) and LOGISTIC in english[1]
+    with i18n.language("zh"):
+        chinese = str(results[0]), repr(comparison), comparison._repr_html_()
+    assert all(cjk.search(text) for text in chinese) and LOGISTIC not in chinese[1]
+    lines = chinese[1].splitlines()[1:]  # the columns line up: a Chinese character is two columns wide
+    starts = {_width(line[:line.index(" 0.") + 1]) for line in lines[2:]} | {_width(lines[1].split("  ")[0]) + 2}
+    assert len(starts) == 1, lines
+    assert (str(results[0]), repr(comparison), comparison._repr_html_()) == english
 
 
 # ----------------------------------------------------------------------------- figures

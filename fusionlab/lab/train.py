@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -12,11 +13,53 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import i18n
 from .._checks import positive_int
 from ..modes import eval_mode
 from ..registry import BLOCKS
 from .data import SIZE, Digits, load_cluttered_digits
 from .model import BASELINE, CHANNELS, PLAIN, LabNet, PlainConv, _check_block, _label, build_model, matched_params
+
+LOGISTIC = "logistic regression on the pixels"  # the reference's row label (logistic_reference)
+
+# the sentences and table words a result or comparison prints, per language (fusionlab.i18n)
+TEXT = {
+    "en": {
+        "result": ("{block} (seed {seed}, {epochs} epoch{plural}, {n_train} training canvases): "
+                   "validation accuracy {accuracy:.3f}, {params:,} parameters ({block_params:,} in the slot), "
+                   "{flops} FLOPs, {seconds:.1f} s"),
+        "block": "block",
+        "accuracy": "val. accuracy (mean ± std, {seeds} seeds)",
+        "params": "params",
+        "slot_params": "slot params",
+        "flops": "FLOPs",
+        "seconds": "train s / run",
+        "no_seed": "{accuracy:.3f} (no seed)",
+        LOGISTIC: LOGISTIC,
+        "repr": "<Comparison: {runs} runs, {epochs} epochs each, seeds {seeds}>",
+        "caption": "{epochs} epochs per run, seeds {seeds}",
+    },
+    "zh": {
+        "result": ("{block}（随机种子 {seed}，{epochs} 个轮次，{n_train} 张训练画布）："
+                   "验证准确率 {accuracy:.3f}，参数量 {params:,}（插槽中 {block_params:,}），"
+                   "{flops} FLOPs，耗时 {seconds:.1f} s"),
+        "block": "模块",
+        "accuracy": "验证准确率（均值 ± 标准差，{seeds} 个种子）",
+        "params": "参数量",
+        "slot_params": "插槽参数量",
+        "flops": "FLOPs",
+        "seconds": "每次训练耗时 (s)",
+        "no_seed": "{accuracy:.3f}（无种子）",
+        LOGISTIC: "像素上的逻辑回归",
+        "repr": "<Comparison：{runs} 次训练，每次 {epochs} 个轮次，随机种子 {seeds}>",
+        "caption": "每次训练 {epochs} 个轮次，随机种子 {seeds}",
+    },
+}
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 @dataclass
@@ -36,12 +79,10 @@ class LabResult:
     n_train: int = 0
 
     def __str__(self) -> str:
-        return (
-            f"{self.block} (seed {self.seed}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}, "
-            f"{self.n_train} training canvases): "
-            f"validation accuracy {self.val_accuracy:.3f}, {self.params:,} parameters "
-            f"({self.block_params:,} in the slot), {_fmt_flops(self.flops)} FLOPs, {self.train_seconds:.1f} s"
-        )
+        return i18n.say(TEXT, "result", block=self.block, seed=self.seed, epochs=self.epochs,
+                        plural="s" if self.epochs != 1 else "", n_train=self.n_train, accuracy=self.val_accuracy,
+                        params=self.params, block_params=self.block_params, flops=_fmt_flops(self.flops),
+                        seconds=self.train_seconds)
 
 
 @torch.no_grad()
@@ -201,7 +242,7 @@ def logistic_reference(data: Digits | None = None) -> dict[str, Any]:
     x_train, x_val = data.x_train.flatten(1).numpy(), data.x_val.flatten(1).numpy()
     with threadpool_limits(1):  # one BLAS thread: on a problem this small, more threads only wait for each other
         model = LogisticRegression(max_iter=2000).fit(x_train, data.y_train.numpy())
-    return {"block": "logistic regression on the pixels", "accuracy": float(model.score(x_val, data.y_val.numpy())),
+    return {"block": LOGISTIC, "accuracy": float(model.score(x_val, data.y_val.numpy())),
             "params": int(model.coef_.size + model.intercept_.size)}
 
 
@@ -287,10 +328,12 @@ class Comparison:
         return Comparison([*self.results, *added], self.epochs, self.seeds, list(self.references), dict(self.train_kwargs))
 
     def table(self, *, timings: bool = True) -> list[list[str]]:
-        """The rows as strings, header first (``timings=False`` leaves out the machine-dependent column)."""
-        header = ["block", f"val. accuracy (mean ± std, {len(self.seeds)} seeds)", "params", "slot params", "FLOPs"]
+        """The rows as strings, header first (``timings=False`` leaves out the machine-dependent column), in
+        the course's language (:mod:`fusionlab.i18n`; the rows' labels stay the blocks' names)."""
+        say = lambda key, **fields: i18n.say(TEXT, key, **fields)  # noqa: E731
+        header = [say("block"), say("accuracy", seeds=len(self.seeds)), say("params"), say("slot_params"), say("flops")]
         if timings:
-            header.append("train s / run")
+            header.append(say("seconds"))
         lines = [header]
         for row in self.rows:
             cells = [
@@ -304,17 +347,18 @@ class Comparison:
                 cells.append(f"{row['train_seconds']:.1f}")
             lines.append(cells)
         for ref in self.references:
-            lines.append([ref["block"], f"{ref['accuracy']:.3f} (no seed)", f"{ref['params']:,}", "–", "–"]
+            label = say(ref["block"]) if ref["block"] == LOGISTIC else ref["block"]
+            lines.append([label, say("no_seed", accuracy=ref["accuracy"]), f"{ref['params']:,}", "–", "–"]
                          + (["–"] if timings else []))
         return lines
 
     def __repr__(self) -> str:
-        return f"<Comparison: {len(self.results)} runs, {self.epochs} epochs each, seeds {self.seeds}>\n{self}"
+        return i18n.say(TEXT, "repr", runs=len(self.results), epochs=self.epochs, seeds=self.seeds) + f"\n{self}"
 
     def __str__(self) -> str:
         lines = self.table()
-        widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-        text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+        widths = [max(_width(line[i]) for line in lines) for i in range(len(lines[0]))]
+        text = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(line, widths)).rstrip() for line in lines]
         text.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(text)
 
@@ -328,7 +372,7 @@ class Comparison:
                              for i, c in enumerate(line)) + "</tr>"
             for line in lines[1:]
         )
-        caption = f"{self.epochs} epochs per run, seeds {', '.join(map(str, self.seeds))}"
+        caption = i18n.say(TEXT, "caption", epochs=self.epochs, seeds=", ".join(map(str, self.seeds)))
         return f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def plot(self):

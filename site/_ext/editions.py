@@ -2,7 +2,7 @@
 
 The site holds each edition in a folder of its own (``en/``, ``zh/``) with the same page names,
 so the switcher links a page to the page of the same name in the other folder
-(``../zh/05_osra_attention.html``). A page the other edition lacks links to its home page.
+(``../zh/05_osra_attention.html``). A chapter the other edition lacks links to its home page.
 """
 from __future__ import annotations
 
@@ -30,12 +30,17 @@ def configure_edition(app, config) -> None:
         config.html_static_path = [*config.html_static_path, str(assets)]
 
 
+# pages every edition has: the home page and Sphinx's own
+EVERY_EDITION = {"index", "search", "genindex"}
+
+
 def switcher_links(pagename: str, current: str, editions: dict, other_pages: list[str]) -> list[dict]:
     """One entry per edition: its label, language, and the address of this page there."""
     up = "../" * (pagename.count("/") + 1)
+    shared = not other_pages or pagename in other_pages or pagename in EVERY_EDITION
     links = []
     for key, edition in editions.items():
-        target = pagename if key == current or not other_pages or pagename in other_pages else "index"
+        target = pagename if key == current or shared else "index"
         links.append({"key": key, "label": edition["label"], "lang": edition["language"].replace("_", "-"),
                       "href": f"{up}{key}/{target}.html", "current": key == current})
     return links
