@@ -10,8 +10,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 # Debian packages: graphviz for torchviz, a CJK font (fonts-wqy-zenhei) so that the post's Chinese renders in
-# the browser and in figures, chromium for the JupyterLab browser test
-SYSTEM_PACKAGES ?= graphviz chromium
+# the browser and in figures, chromium for the JupyterLab and website browser tests, npm for the website's
+# MathJax and widget scripts (make site fetches them from the npm registry)
+SYSTEM_PACKAGES ?= graphviz chromium npm
 
 .PHONY: lab test install system-packages clean editions
 
@@ -44,7 +45,8 @@ editions: install system-packages
 # _site/zh/ and an index.html that picks by the browser's language. MathJax and the widget embed script
 # come from the npm registry at pinned versions (site/assets.json; needs npm once, cached in .cache/).
 .PHONY: site
-site: install
+site: SYSTEM_PACKAGES = npm
+site: install system-packages
 	$(BIN)/python scripts/build_site.py
 
 install: $(STAMP)
@@ -64,6 +66,7 @@ system-packages:
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	{ command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || missing="$$missing fonts-wqy-zenhei"; \
 	case " $(SYSTEM_PACKAGES) " in *" chromium "*) command -v chromium >/dev/null 2>&1 || missing="$$missing chromium";; esac; \
+	case " $(SYSTEM_PACKAGES) " in *" npm "*) command -v npm >/dev/null 2>&1 || missing="$$missing npm";; esac; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing Debian packages:$$missing"; \
