@@ -54,7 +54,7 @@ TEXT = {
     "en": {
         "flops_note": FLOPS_NOTE, "parameters": "parameters", "buffers": "buffers",
         "latency": "CPU latency (median)", "latency_short": "CPU latency", "on": "{name} on {shapes}",
-        "counted": "Counted here: {ops}.", "none": "none", "growth": "{block}: cost as H = W grows ({fixed})",
+        "counted": " Counted here: {ops}.", "none": "none", "growth": "{block}: cost as H = W grows ({fixed})",
     },
     "zh": {
         "flops_note": "FLOPs 按 torch 的计数方式：只计矩阵乘法、卷积和注意力，每次乘加记 2；"
@@ -229,7 +229,7 @@ class Cost:
 
     def _note(self) -> str:
         counted = ", ".join(sorted(self.flops_by_op)) or i18n.say(TEXT, "none")
-        return f"* {i18n.say(TEXT, 'flops_note')} {i18n.say(TEXT, 'counted', ops=counted)}"
+        return f"* {i18n.say(TEXT, 'flops_note')}{i18n.say(TEXT, 'counted', ops=counted)}"
 
     def __str__(self) -> str:
         rows = self._rows()

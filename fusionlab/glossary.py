@@ -18,7 +18,7 @@ __all__ = ["GLOSSARY", "Term", "glossary_markdown"]
 # the table's column titles, per language
 TEXT = {
     "en": {"glossary": ("term", "中文", "definition", "introduced in")},
-    "zh": {"glossary": ("术语", "英文", "释义", "首次出现")},
+    "zh": {"glossary": ("术语", "英文", "释义", "讲解章节")},
 }
 
 
@@ -87,7 +87,7 @@ GLOSSARY = (
     Term("dilation (atrous)", "a kernel whose taps are d pixels apart: a 3×3 kernel with dilation d covers "
          "(2d + 1)² pixels with 9 weights", "03_mfe_feature_extraction", ("dilation", "atrous"),
          zh="空洞率（空洞卷积）",
-         definition_zh="抽头彼此相隔 d 个像素的卷积核：空洞率为 d 的 3×3 卷积核用 9 个权重覆盖 (2d + 1)² 个像素"),
+         definition_zh="采样点彼此相隔 d 个像素的卷积核：空洞率为 d 的 3×3 卷积核用 9 个权重覆盖 (2d + 1)² 个像素"),
     Term("effective receptive field (ERF)", "the input pixels that actually move an output pixel, weighted by "
          "|∂ out / ∂ in|: usually far smaller than the receptive field", "03_mfe_feature_extraction", ("ERF",),
          zh="有效感受野",

@@ -478,7 +478,8 @@ def plot_flops_growth(
         for k, label in ((1, "∝ H·W"), (2, "∝ (H·W)²")):
             ref = [anchor * (h / hw[0]) ** k for h in hw]
             ax.plot(hw, ref, "--", color="0.6", linewidth=1)
-            ax.annotate(label, (hw[-1], ref[-1]), textcoords="offset points", xytext=(-4, 2), ha="right",
+            # below the line's end: the steeper line ends at the top of the axes, where a label above is cut off
+            ax.annotate(label, (hw[-1], ref[-1]), textcoords="offset points", xytext=(-6, -4), ha="right", va="top",
                         fontsize=8, color="0.4")
     ax.set_xscale("log")
     ax.set_yscale("log")

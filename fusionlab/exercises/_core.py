@@ -74,6 +74,8 @@ TEXT = {
         "concept_right": "Right. {why}",
         "concept_wrong": "Not quite: {why} Try again.",
         "concept_format": "Answer with the option's letter ({letters}) or its index (0–{last}), got {got}.",
+        "a_tensor": "a tensor of shape {shapes}", "tensors": "a tuple of {n} tensors {shapes}",
+        "list_sep": ", ", "more": " and {n} more",
     },
     "zh": {
         "pass_module": "你的{what}与{ref} {cls} 一致（载入同一组权重）：state_dict 的键和形状相同，"
@@ -99,7 +101,7 @@ TEXT = {
         "in_train": "（训练模式）",
         "not_tensor": "你的{what}返回了 {got}；应返回 {want}。",
         "count": "你的{what}返回 {got} 个张量；应返回 {want} 个：{shapes}。",
-        "shape": "输出 {index}的形状是 {got}，应为 {want}。",
+        "shape": "输出{index}的形状是 {got}，应为 {want}。",
         "values": "输出形状 {shapes} 正确，但数值不同（最大差 {diff:.3g}）{mode}。",
         "train_only": "，而且只在训练模式下不同（评估模式一致）：训练模式下 BatchNorm 用当前批量自己的统计量做归一化，"
                       "并更新它的滑动统计量；请像原文那样把 nn.BatchNorm2d 当作模块来用",
@@ -116,6 +118,8 @@ TEXT = {
         "concept_right": "答对了。{why}",
         "concept_wrong": "还不对：{why} 再试一次。",
         "concept_format": "请用选项的字母（{letters}）或序号（0–{last}）作答，得到的是 {got}。",
+        "a_tensor": "形状为 {shapes} 的张量", "tensors": "由 {n} 个张量组成的元组 {shapes}",
+        "list_sep": "、", "more": " 等（另有 {n} 个）",
     },
 }
 
@@ -158,9 +162,9 @@ def fmt_shape(shape) -> str:
     return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
 
 
-def _listing(items: Sequence[str], limit: int = 6) -> str:
-    shown = ", ".join(f"`{k}`" for k in items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+def _listing(items: Sequence[str], lang: str | None = None, limit: int = 6) -> str:
+    shown = _t(lang, "list_sep").join(f"`{k}`" for k in items[:limit])
+    return shown + (_t(lang, "more", n=len(items) - limit) if len(items) > limit else "")
 
 
 _INTERNAL = tuple(
@@ -389,14 +393,14 @@ class ModuleExercise(Exercise):
             return None
         parts = []
         if missing:
-            parts.append(_t(lang, "missing", keys=_listing(missing)))
+            parts.append(_t(lang, "missing", keys=_listing(missing, lang)))
         if unexpected:
-            parts.append(_t(lang, "unexpected", keys=_listing(unexpected)))
+            parts.append(_t(lang, "unexpected", keys=_listing(unexpected, lang)))
         if wrong:
             items = "; ".join(_t(lang, "shape_item", name=f"`{k}`", got=fmt_shape(mine[k]), want=fmt_shape(want[k]))
                               for k in wrong[:4])
             parts.append(_t(lang, "shapes", items=items))
-        names = _listing([n for n, _ in reference.named_children()])
+        names = _listing([n for n, _ in reference.named_children()], lang)
         extra = _t(lang, "instance_sizes", call=f"`{self.call}`") if wrong and instance else ""
         keys = _t(lang, "keys", parts="; ".join(parts), names=names, ref=self.text("ref", lang), cls=self.text("post_class"))
         return Result(False, keys + extra)
@@ -413,7 +417,8 @@ class ModuleExercise(Exercise):
         outs = _as_outputs(got)
         shapes = ", ".join(fmt_shape(w.shape) for w in want)
         if outs is None:
-            want_text = f"a tensor of shape {shapes}" if len(want) == 1 else f"a tuple of {len(want)} tensors {shapes}"
+            want_text = (_t(lang, "a_tensor", shapes=shapes) if len(want) == 1
+                         else _t(lang, "tensors", n=len(want), shapes=shapes))
             return Result(False, _t(lang, "not_tensor", what=what, got=type(got).__name__, want=want_text)), False
         if len(outs) != len(want):
             return Result(False, _t(lang, "count", what=what, got=len(outs), want=len(want), shapes=shapes)), False
@@ -568,7 +573,7 @@ class FunctionExercise(Exercise):
         outs = _as_outputs(got)
         if outs is None or len(outs) != len(want):
             return Result(False, _t(lang, "not_tensor", what=self.text("what", lang), got=type(got).__name__,
-                                    want=f"a tensor of shape {fmt_shape(want[0].shape)}"))
+                                    want=_t(lang, "a_tensor", shapes=fmt_shape(want[0].shape))))
         if outs[0].shape != want[0].shape:
             return Result(False, _t(lang, "shape", index="", got=fmt_shape(outs[0].shape), want=fmt_shape(want[0].shape)))
         if _same([o.to(w.dtype) for o, w in zip(outs, want)], want):

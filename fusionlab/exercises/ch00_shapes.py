@@ -42,7 +42,7 @@ TEXT = {
             "title": "Broadcasting two weights",
             "question": "A channel weight of shape (2, 64, 1, 1) multiplies a spatial weight of shape (2, 1, 28, 28). "
                         "What is the shape of the product?",
-            "options": ["(2, 64, 28, 28): each size-1 axis is repeated to the other tensor's size",
+            "options": ["(2, 64, 28, 28)",
                         "An error: the shapes differ",
                         "(2, 64, 1, 1)",
                         "(4, 64, 28, 28)"],
@@ -59,7 +59,7 @@ TEXT = {
             "question": "OSRA splits q of shape (B, C, H, W) = (1, 64, 7, 7) into h = 8 heads with "
                         "q.reshape(B, h, C // h, H * W).transpose(-1, -2). What shape comes out?",
             "options": ["(1, 8, 8, 49)",
-                        "(1, 8, 49, 8): per head, 49 tokens (pixels) with 8 features each",
+                        "(1, 8, 49, 8)",
                         "(1, 49, 64)",
                         "(8, 1, 49, 8)"],
             "why": [
@@ -104,7 +104,7 @@ TEXT = {
             "title": "两个权重的广播",
             "question": "形状为 (2, 64, 1, 1) 的通道权重乘以形状为 (2, 1, 28, 28) 的空间权重。"
                         "乘积的形状是什么？",
-            "options": ["(2, 64, 28, 28)：每个大小为 1 的轴都被重复到另一个张量对应轴的大小",
+            "options": ["(2, 64, 28, 28)",
                         "报错：两个形状不同",
                         "(2, 64, 1, 1)",
                         "(4, 64, 28, 28)"],
@@ -121,7 +121,7 @@ TEXT = {
             "question": "OSRA 用 q.reshape(B, h, C // h, H * W).transpose(-1, -2) 把形状为 (B, C, H, W) = "
                         "(1, 64, 7, 7) 的 q 拆成 h = 8 个头。得到的形状是什么？",
             "options": ["(1, 8, 8, 49)",
-                        "(1, 8, 49, 8)：每个头有 49 个词元（像素），每个词元 8 个特征",
+                        "(1, 8, 49, 8)",
                         "(1, 49, 64)",
                         "(8, 1, 49, 8)"],
             "why": [
