@@ -351,7 +351,7 @@ def test_the_glossary_is_the_courses_bilingual_term_list():
     with i18n.language("zh"):
         md = glossary_markdown()
     assert md == glossary_markdown(lang="zh")
-    assert header(md) == ["术语", "英文", "释义", "首次出现"]
+    assert header(md) == ["术语", "英文", "释义", "讲解章节"]
     assert md.count("\n| **") == len(GLOSSARY)
     for t in GLOSSARY:
         assert f"| **{t.zh}** | {t.term} | {t.definition_zh.replace('|', chr(92) + '|')} |" in md, t.term
