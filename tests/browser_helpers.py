@@ -69,6 +69,15 @@ TRACEBACKS_JS = """() => [...document.querySelectorAll(
     .map(e => e.textContent).filter(t => t.includes('Traceback'))"""
 
 
+def unavailable(reason: str):
+    """Skip on a developer's machine; under CI (``CI`` set) a missing tool is a broken set-up, so fail."""
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {reason}; `make test` installs it (Makefile target system-packages).")
+    pytest.skip(reason)
+
+
 SAVE_LOG = "save-attempts.txt"
 
 # The test server's configuration (a private JUPYTER_CONFIG_DIR): a pre-save hook that logs and

@@ -41,13 +41,6 @@ RUN_TIMEOUT = float(os.environ.get("FUSIONLAB_BROWSER_RUN_TIMEOUT", 1800))
 pytestmark = pytest.mark.browser
 
 
-def _unavailable(reason: str):
-    """Skip on a developer's machine; under CI a missing browser is a broken set-up, so fail."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}; `make test` installs it (Makefile target system-packages).")
-    pytest.skip(reason)
-
-
 def has_panel(notebook: Path) -> bool:
     import nbformat
 
@@ -59,11 +52,11 @@ def has_panel(notebook: Path) -> bool:
 def browser_context():
     executable = bh.chromium_path()
     if executable is None:
-        _unavailable("Debian's chromium is not installed (apt-get install chromium)")
+        bh.unavailable("Debian's chromium is not installed (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+        bh.unavailable("the playwright package is not installed (pip install -r requirements.txt)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=bh.CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 900})

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import shutil
 import sys
 import threading
@@ -41,13 +40,6 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 pytestmark = pytest.mark.browser
 
 
-def _unavailable(reason: str):
-    """Skip on a developer's machine; under CI a missing tool is a broken set-up, so fail."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}")
-    pytest.skip(reason)
-
-
 def saved_outputs(edition: str) -> dict:
     """What the chapter's committed notebook holds: image outputs and saved widget state."""
     nb = nbformat.read(build_site.EDITIONS[edition]["notebooks"] / f"{CHAPTER}.ipynb", as_version=4)
@@ -61,7 +53,7 @@ def saved_outputs(edition: str) -> dict:
 def site(tmp_path_factory):
     cached = all((site_assets.CACHE / site_assets.tarball_name(p)).exists() for p in site_assets.load_manifest())
     if not cached and shutil.which("npm") is None:
-        _unavailable("npm is not installed and the site's assets are not cached in .cache/site-npm/")
+        bh.unavailable("npm is not installed and the site's assets are not cached in .cache/site-npm/")
     tmp = tmp_path_factory.mktemp("site")
     try:
         report = build_site.build(tmp / "out", tmp / "work")
@@ -90,11 +82,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def browser():
     executable = bh.chromium_path()
     if executable is None:
-        _unavailable("Debian's chromium is not installed (apt-get install chromium)")
+        bh.unavailable("Debian's chromium is not installed (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+        bh.unavailable("the playwright package is not installed (pip install -r requirements.txt)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=bh.CHROMIUM_ARGS)
         yield browser
