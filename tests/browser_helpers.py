@@ -12,6 +12,7 @@ a widget that fails to load shows as ``.jupyter-widgets-error-widget``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -76,6 +77,24 @@ def unavailable(reason: str):
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but {reason}; `make test` installs it (Makefile target system-packages).")
     pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def chromium():
+    """Headless Debian chromium under playwright, closed on exit; skips (fails under CI) without either."""
+    executable = chromium_path()
+    if executable is None:
+        unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 SAVE_LOG = "save-attempts.txt"

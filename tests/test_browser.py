@@ -50,19 +50,10 @@ def has_panel(notebook: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def browser_context():
-    executable = bh.chromium_path()
-    if executable is None:
-        bh.unavailable("Debian's chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        bh.unavailable("the playwright package is not installed (pip install -r requirements.txt)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=bh.CHROMIUM_ARGS)
+    with bh.chromium() as browser:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         yield context
         context.close()
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -80,17 +80,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = bh.chromium_path()
-    if executable is None:
-        bh.unavailable("Debian's chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        bh.unavailable("the playwright package is not installed (pip install -r requirements.txt)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=bh.CHROMIUM_ARGS)
+    with bh.chromium() as browser:
         yield browser
-        browser.close()
 
 
 class Visit:
